@@ -1,0 +1,121 @@
+"""Samplers of the quantities the claims are about, computed directly in NumPy.
+
+Each ``*_sampler`` returns a :data:`numerics.montecarlo.Sampler`: values of
+samples ``start .. start+count-1`` for a seed, sample i depending only on
+(seed, i). Nothing here knows a formula from the theory: every value is the
+quantity itself (a moment's integrand, a Jacobian norm, a Gram entry),
+computed from random draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from architecture.spec import Architecture
+from numerics.inputs import exchangeable_tokens
+from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
+from numerics.model import forward
+from numerics.montecarlo import Sampler
+from numerics.rng import normal_rows
+from numerics.weights import sample_weights
+
+
+def equicorrelated(size: int, rho: float) -> np.ndarray:
+    """(1 - rho) I + rho J of order ``size``."""
+    return (1.0 - rho) * np.eye(size) + rho * np.ones((size, size))
+
+
+def centering(size: int) -> np.ndarray:
+    """P = I - J/size."""
+    return np.eye(size) - np.ones((size, size)) / size
+
+
+def bivariate_fourth_moment_sampler(sigma_x: float, sigma_y: float, r: float) -> Sampler:
+    """x^2 y^2 for (x, y) centred Gaussian, sd sigma_x, sigma_y, correlation r."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        z = normal_rows(seed, "bivariate", start, count, [(2, 1.0)])
+        x = sigma_x * z[:, 0]
+        y = sigma_y * (r * z[:, 0] + np.sqrt(1.0 - r * r) * z[:, 1])
+        return x * x * y * y
+
+    return sample
+
+
+def trace_quadratic_sampler(d: int, d_k: int, sigma: float, rho: float) -> Sampler:
+    """tr(A W B W^T), W (d x d_k) iid N(0, sigma^2), A = (1-rho)I + rho J (d), B = P (d_k)."""
+    a, b = equicorrelated(d, rho), centering(d_k)
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        w = normal_rows(seed, "trace-quadratic", start, count, [(d * d_k, sigma)])
+        w = w.reshape(count, d, d_k)
+        return np.einsum("bij,bij->b", a @ w, w @ b)
+
+    return sample
+
+
+def frobenius_two_gaussians_sampler(d: int, d_k: int, d_v: int, sigma_w: float,
+                                    sigma_v: float, rho: float) -> Sampler:
+    """||W^T C V||_F^2, W (d x d_k), V (d x d_v) independent iid, C = (1-rho)I + rho J."""
+    c = equicorrelated(d, rho)
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        draws = normal_rows(seed, "frobenius-two", start, count,
+                            [(d * d_k, sigma_w), (d * d_v, sigma_v)])
+        w = draws[:, : d * d_k].reshape(count, d, d_k)
+        v = draws[:, d * d_k:].reshape(count, d, d_v)
+        m = np.swapaxes(w, 1, 2) @ (c @ v)
+        return np.einsum("bij,bij->b", m, m)
+
+    return sample
+
+
+def token_sixth_moment_sampler(n: int, d: int, rho: float, s: float) -> Sampler:
+    """||X||_F^2 ||X^T P X||_F^2 for exchangeable Gaussian tokens X (n x d)."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        x = exchangeable_tokens(n, d, rho, s, count, seed, start)
+        xc = x - x.mean(axis=1, keepdims=True)  # P X
+        g = xc @ np.swapaxes(xc, 1, 2)  # ||X^T P X||_F = ||P X X^T P||_F
+        return np.einsum("bij,bij->b", x, x) * np.einsum("bij,bij->b", g, g)
+
+    return sample
+
+
+def single_head(n: int, d: int, d_k: int, d_v: int, sigma_q: float, sigma_k: float,
+                sigma_v: float, temperature: str = "inv_sqrt_dk") -> Architecture:
+    """One softmax head, no residual, no MLP: the setting of the gradient claims."""
+    return Architecture(n=n, d=d, d_k=d_k, d_v=d_v, depth=1, mlp=False, sigma_q=sigma_q,
+                        sigma_k=sigma_k, sigma_v=sigma_v, temperature=temperature)
+
+
+def attention_norms_sampler(arch: Architecture, x: np.ndarray | None, which: str,
+                            rho: float = 0.0, s: float = 1.0) -> Sampler:
+    """||dS/dW^which||_F^2 of one head at random weights (``which`` in query, key,
+    value, query/value). ``x`` is a fixed X, or None for exchangeable Gaussian
+    tokens with correlation ``rho`` and scale ``s`` drawn per sample."""
+    if which not in ("query", "key", "value", "query/value"):
+        raise ValueError(f"which must be query, key, value or query/value, got {which!r}")
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        w = sample_weights(arch, count, seed, start)
+        tokens = x if x is not None else exchangeable_tokens(arch.n, arch.d, rho, s, count,
+                                                             seed, start)
+        norms = attention_jacobian_norms(tokens, w.wq[:, 0, 0], w.wk[:, 0, 0], w.wv[:, 0, 0],
+                                         arch.tau)
+        if which == "query/value":
+            return norms.query / norms.value
+        return getattr(norms, which)
+
+    return sample
+
+
+def stack_norm_ratios(arch: Architecture, x: np.ndarray, count: int, seed: int,
+                      start: int = 0) -> np.ndarray:
+    """Per layer, max over heads of sqrt(||dS/dW^Q||^2 / ||dS/dW^V||^2) and the same for
+    W^K: (count, L, 2). Zero for every layer when X has rank one."""
+    w = sample_weights(arch, count, seed, start)
+    _, cache = forward(arch, w, x)
+    norms = layer_jacobian_norms(arch, w, cache)
+    ratios = np.stack([norms.query / norms.value, norms.key / norms.value], axis=-1)
+    return np.sqrt(ratios.max(axis=2))

@@ -1,0 +1,156 @@
+"""What a claim is: a derived expression (theory) joined with an estimator (numerics).
+
+The harness reads theory values only through :meth:`Claim.theory` and
+estimates only through :meth:`Claim.estimate`, so either side can be swapped
+for a deliberately wrong one (``Claim.with_derived``, ``Claim.with_estimator``)
+to test the harness itself and to calibrate it against planted mistakes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import sympy as sp
+from hypothesis import strategies as st
+
+from numerics.estimators import Estimate
+from sigprop.params import Constraint, Param, Point, resolve_point
+
+Kind = Literal["identity", "exact", "asymptotic", "trend"]
+KINDS: tuple[Kind, ...] = ("identity", "exact", "asymptotic", "trend")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: a title and a LaTeX body (display math or text)."""
+
+    title: str
+    latex: str
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An expression the theory engine derived, in the claim's parameter symbols.
+
+    ``evaluate`` turns a parameter point into a float; by default it
+    substitutes the point into ``expr``. Claims whose theory is an iterated
+    map (depth recursions) give their own evaluator built from ``expr``.
+    """
+
+    expr: sp.Expr
+    steps: tuple[Step, ...] = ()
+    evaluator: Callable[[sp.Expr, Point], float] | None = None
+
+    def evaluate(self, point: Point) -> float:
+        if self.evaluator is not None:
+            return float(self.evaluator(self.expr, point))
+        return substitute(self.expr, point)
+
+    def with_expr(self, expr: sp.Expr) -> Derived:
+        return dataclasses.replace(self, expr=expr)
+
+
+def substitute(expr: sp.Expr, point: Point) -> float:
+    """Evaluate ``expr`` at ``point`` (symbols are matched by name)."""
+    values = {s: point[s.name] for s in expr.free_symbols if s.name in point}
+    missing = sorted(s.name for s in expr.free_symbols if s.name not in point)
+    if missing:
+        raise ValueError(f"expression needs parameter(s) {', '.join(missing)}")
+    return float(sp.N(expr.subs(values), 17))
+
+
+Estimator = Callable[[Point, int, int], Estimate]
+ResidualFn = Callable[[Point, int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Asymptotic check: widths of parameter ``param`` at which the relative
+    discrepancy (estimate - theory)/theory is measured; it must shrink like
+    width**(-rate) and extrapolate to zero."""
+
+    param: str
+    widths: tuple[int, ...]
+    rate: float
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Trend check: along ``param`` (values ``values``), the quantity moves in
+    ``direction`` (+1 increasing, -1 decreasing). ``proof`` returns the
+    symbolic argument (steps, and whether it holds)."""
+
+    param: str
+    values: tuple[float, ...]
+    direction: int
+    proof: Callable[[], tuple[bool, tuple[Step, ...]]]
+
+
+@dataclass(frozen=True, eq=False)
+class Claim:
+    """A checkable statement about transformers at initialization."""
+
+    id: str
+    title: str
+    kind: Kind
+    section: str
+    statement: str
+    assumptions: tuple[str, ...]
+    params: Mapping[str, Param]
+    derive: Callable[[], Derived]
+    estimator: Estimator
+    constraints: tuple[Constraint, ...] = ()
+    margin: float = 0.02
+    residuals: ResidualFn | None = None
+    tolerance: float = 1e-9
+    ladder: Ladder | None = None
+    trend: Trend | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "asymptotic" and self.ladder is None:
+            raise ValueError(f"asymptotic claim {self.id} needs a ladder")
+        if self.kind == "trend" and self.trend is None:
+            raise ValueError(f"trend claim {self.id} needs a trend")
+
+    def point(self, params: Mapping[str, object] | None = None) -> Point:
+        """The claim's default point overlaid with ``params``, validated."""
+        return resolve_point(self.params, params, self.constraints)
+
+    @cached_property
+    def derived(self) -> Derived:
+        """The theory engine's result (derived once, then cached)."""
+        return self.derive()
+
+    def theory(self, params: Mapping[str, object] | None = None) -> float:
+        """The derived expression evaluated at a (validated) parameter point."""
+        return self.derived.evaluate(self.point(params))
+
+    def estimate(self, params: Mapping[str, object] | None, samples: int, seed: int) -> Estimate:
+        """Monte Carlo estimate from the numeric engine at a validated point."""
+        return self.estimator(self.point(params), int(samples), int(seed))
+
+    def strategy(self) -> st.SearchStrategy[Point]:
+        """Hypothesis strategy over valid parameter points (constraints filtered)."""
+        base = st.fixed_dictionaries({k: p.strategy() for k, p in self.params.items()})
+        return base.filter(lambda pt: all(c(pt) is None for c in self.constraints))
+
+    def with_derived(self, derived: Derived) -> Claim:
+        """The same claim with another theory (used for planted mistakes)."""
+        clone = dataclasses.replace(self)
+        clone.__dict__["derived"] = derived
+        return clone
+
+    def with_estimator(self, estimator: Estimator) -> Claim:
+        """The same claim with another estimator (used to test the harness)."""
+        clone = dataclasses.replace(self, estimator=estimator)
+        if "derived" in self.__dict__:
+            clone.__dict__["derived"] = self.__dict__["derived"]
+        return clone

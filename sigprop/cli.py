@@ -1,0 +1,200 @@
+"""The ``sigprop`` command line.
+
+Exit codes: 0 every check passed; 1 a check failed or was inconclusive;
+2 bad usage or bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from sigprop import registry
+from sigprop.budget import BUDGETS
+from sigprop.params import parse_assignments
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
+                   help="how hard to try (sample sizes follow from a power calculation)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--params", default="", metavar="k=v,...",
+                   help="parameter values, e.g. n=8,d=32,rho=0.5")
+    p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sigprop", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list the registered claims")
+    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON")
+
+    p = sub.add_parser("verify", help="verify claims against Monte Carlo")
+    p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
+    _add_run_options(p)
+    p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+
+    p = sub.add_parser("check", help="check your own formula for a claim's quantity")
+    p.add_argument("claim", metavar="CLAIM", help="claim id whose quantity EXPR describes")
+    p.add_argument("expr", metavar="EXPR", help="formula in SymPy syntax or LaTeX")
+    _add_run_options(p)
+
+    p = sub.add_parser("calibrate", help="measure false-fail and detection rates")
+    p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
+    p.add_argument("--seeds", type=int, default=20, help="seeds per claim for the false-fail "
+                   "rate (default 20)")
+    p.add_argument("--budget", default="standard", choices=tuple(BUDGETS))
+    p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+    return parser
+
+
+def _write(target: str, text: str, console: Console) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    console.print(f"wrote {path}")
+
+
+def _select(ids: Sequence[str] | None):
+    return [registry.get(i) for i in ids] if ids else registry.claims()
+
+
+def _params_for(claims, text: str) -> list[dict]:
+    """Give each claim the assignments it takes; a name no claim takes is an error."""
+    given = parse_assignments(text)
+    known = set().union(*(c.params for c in claims)) if claims else set()
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise UsageError(f"unknown parameter {unknown[0]} for the selected claims")
+    out = []
+    for c in claims:
+        mine = {k: v for k, v in given.items() if k in c.params}
+        c.point(mine)  # validate now, before any long run
+        out.append(mine)
+    return out
+
+
+def cmd_list(args, console: Console) -> int:
+    import json
+
+    rows = [{"id": c.id, "kind": c.kind, "section": c.section, "title": c.title,
+             "params": {k: p.default for k, p in c.params.items()}}
+            for c in registry.claims()]
+    if args.json:
+        _write(args.json, json.dumps(rows, indent=2) + "\n", console)
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} registered claims")
+    for col in ("id", "kind", "section", "title"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(escape(r[k]) for k in ("id", "kind", "section", "title")))
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_verify(args, console: Console) -> int:
+    from rich.progress import Progress
+
+    from sigprop.harness import verify_claims
+    from sigprop.report import print_table, to_json, to_markdown
+
+    claims = _select(args.claim)
+    jobs = list(zip(claims, _params_for(claims, args.params), strict=True))
+    t0 = time.perf_counter()
+    quiet = args.json == "-"
+    with Progress(console=console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("verifying", total=len(jobs))
+
+        def progress(done: int, claim_id: str) -> None:
+            bar.update(task, completed=done, description=f"verifying {claim_id}")
+
+        results = verify_claims(jobs, budget=args.budget, seed=args.seed, progress=progress)
+    seconds = time.perf_counter() - t0
+    if not quiet:
+        print_table(results, console, seconds, args.budget)
+    meta = {"command": "verify", "budget": args.budget, "seed": args.seed,
+            "wall_seconds": seconds}
+    if args.json:
+        _write(args.json, to_json(results, meta), console)
+    if args.markdown:
+        _write(args.markdown, to_markdown(results, seconds, args.budget), console)
+    return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FAILED
+
+
+def cmd_check(args, console: Console) -> int:
+    from sigprop.check import check_formula, print_check
+
+    claim = registry.get(args.claim)
+    params = _params_for([claim], args.params)[0]
+    outcome = check_formula(claim, args.expr, params, budget=args.budget, seed=args.seed)
+    if args.json:
+        import json
+
+        _write(args.json, json.dumps(outcome.as_dict(), indent=2) + "\n", console)
+    if args.json != "-":
+        print_check(outcome, console)
+    return EXIT_OK if outcome.verdict == "pass" else EXIT_FAILED
+
+
+def cmd_calibrate(args, console: Console) -> int:
+    from sigprop.calibrate import calibrate, print_calibration
+
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be an integer >= 1, got {args.seeds}")
+    report = calibrate(_select(args.claim), seeds=args.seeds, budget=args.budget,
+                       console=console if args.json != "-" else None)
+    if args.json:
+        import json
+
+        _write(args.json, json.dumps(report.as_dict(), indent=2) + "\n", console)
+    if args.json != "-":
+        print_calibration(report, console)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+COMMANDS: dict[str, Callable] = {"list": cmd_list, "verify": cmd_verify, "check": cmd_check,
+                                 "calibrate": cmd_calibrate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    try:
+        args = build_parser().parse_args(argv)
+        code = COMMANDS[args.command](args, console)
+    except (UsageError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"sigprop: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sigprop: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
