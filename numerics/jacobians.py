@@ -1,0 +1,105 @@
+"""Frobenius norms of attention Jacobians and of loss gradients, batched.
+
+For one head S(X) = A X W^V, A = softmax_rows(tau X W^Q (X W^K)^T), with
+K = X W^K, V = X W^V, q_i = W^Q^T x_i and J_i = diag(a_i) - a_i a_i^T the
+softmax Jacobian of row i, summing the squared gradient norms of all n d_v
+outputs S_ic gives
+
+    ||dS/dW^Q||_F^2 = tau^2 sum_i ||x_i||^2 ||K^T J_i V||_F^2
+    ||dS/dW^K||_F^2 = tau^2 sum_i ||q_i||^2 ||X^T J_i V||_F^2
+    ||dS/dW^V||_F^2 = d_v ||A X||_F^2
+
+(dS_ic/dW^Q = tau x_i (K^T J_i v_c)^T, dS_ic/dW^K = tau X^T J_i v_c q_i^T,
+dS_ic/dW^V = X^T a_i e_c^T).  The middle factors are evaluated as
+||L^T J_i R||_F^2 = tr(J_i G_L J_i G_R) with Grams G = L L^T of token-centred
+L and R (J_i annihilates constant columns, so centring changes nothing and
+keeps the sums well conditioned near uniform attention):
+
+    tr(J G_L J G_R) = a^T (G_L o G_R) a - 2 sum_j a_j (G_L a)_j (G_R a)_j
+                      + (a^T G_L a)(a^T G_R a).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from architecture.spec import Architecture
+from numerics.layers import softmax_rows
+from numerics.model import Cache, Grads
+from numerics.weights import WEIGHT_NAMES, Weights
+
+
+@dataclass(frozen=True)
+class JacobianNorms:
+    """Squared Frobenius norms ||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2 (batch shape)."""
+
+    query: np.ndarray
+    key: np.ndarray
+    value: np.ndarray
+
+
+def _centred_gram(x: np.ndarray) -> np.ndarray:
+    centred = x - x.mean(axis=-2, keepdims=True)
+    return centred @ np.swapaxes(centred, -1, -2)
+
+
+def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...ij,...ij->...i", a, b)
+
+
+def softmax_sandwich(a: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """||L^T J_i R||_F^2 for every row i of A (J_i = diag(a_i) - a_i a_i^T); (..., n)."""
+    g_left = _centred_gram(left)
+    g_right = _centred_gram(right)
+    a_left = a @ g_left
+    a_right = a @ g_right
+    return (_rowwise(a, a @ (g_left * g_right)) - 2.0 * _rowwise(a, a_left * a_right)
+            + _rowwise(a, a_left) * _rowwise(a, a_right))
+
+
+def attention_jacobian_norms(
+    x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float
+) -> JacobianNorms:
+    """Jacobian norms of one softmax head S(X) = A X W^V at the given X and weights.
+
+    Shapes broadcast over leading batch axes: x (..., n, d), wq, wk (..., d, d_k),
+    wv (..., d, d_v); results have the broadcast batch shape.
+    """
+    q = x @ wq
+    k = x @ wk
+    v = x @ wv
+    a = softmax_rows(tau * (q @ np.swapaxes(k, -1, -2)))
+    tau2 = tau * tau
+    query = tau2 * np.einsum("...i,...i->...", _rowwise(x, x), softmax_sandwich(a, k, v))
+    key = tau2 * np.einsum("...i,...i->...", _rowwise(q, q), softmax_sandwich(a, x, v))
+    ax = a @ x
+    value = v.shape[-1] * np.einsum("...ij,...ij->...", ax, ax)
+    return JacobianNorms(query, key, value)
+
+
+def layer_jacobian_norms(arch: Architecture, weights: Weights, cache: Cache) -> JacobianNorms:
+    """Per-layer, per-head Jacobian norms of the attention sub-layers of a stack: (B, L, H).
+
+    Layer l's head h is S(U_l) = A U_l W^V_{l,h} at its recorded attention
+    input U_l, Jacobian taken at fixed U_l.  Under uniform attention A = J/n
+    does not depend on W^Q, W^K, so those norms are zero.
+    """
+    u = cache.attention_inputs[:, :, None]
+    if arch.attention == "softmax":
+        return attention_jacobian_norms(u, weights.wq, weights.wk, weights.wv, arch.tau)
+    ax = cache.attention @ u
+    value = arch.d_v * np.einsum("...ij,...ij->...", ax, ax)
+    return JacobianNorms(np.zeros_like(value), np.zeros_like(value), value)
+
+
+def gradient_norms(grads: Grads) -> dict[str, np.ndarray]:
+    """Frobenius norm of each weight gradient per network and layer, heads together: (B, L)."""
+    norms = {}
+    for name in WEIGHT_NAMES:
+        array = getattr(grads, name)
+        if array is not None:
+            flat = array.reshape(*array.shape[:2], -1)
+            norms[name] = np.sqrt(np.einsum("blk,blk->bl", flat, flat))
+    return norms

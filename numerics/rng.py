@@ -1,0 +1,138 @@
+"""Reproducible Gaussian draws: sample i depends only on (seed, stream, i).
+
+Samples are grouped in blocks of ``block_size(row)`` consecutive samples, a
+number fixed by the per-sample draw count alone (never by the batch a caller
+asks for), and every block of every named stream owns its generator,
+
+    SFC64(SeedSequence(seed, spawn_key=(key(stream), block))),
+
+the child the chain ``SeedSequence(seed).spawn`` would hand out, built
+directly in O(1).  A block's samples take consecutive rows of its
+generator's output, so a batch [start, start + count) is the same whether it
+is drawn at once or in pieces of any size, and whatever the number of threads
+(each thread fills whole blocks).  Large samples (the weights of a network)
+get a block each; small ones (a token matrix) share one generator per block,
+so seeding costs stay negligible.  ``key(stream)`` is the integer whose
+little-endian bytes spell the stream name, so distinct names give
+independent streams.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from numbers import Integral
+
+import numpy as np
+from numpy.random import SFC64, Generator, SeedSequence
+
+from architecture.validate import check_nonnegative, check_positive_int
+
+# Below this many draws per call the thread hand-off costs more than it saves.
+_THREADING_THRESHOLD = 200_000
+# Samples smaller than this share a generator with their block neighbours.
+_BLOCK_DRAWS = 65_536
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` as an int, requiring an integer >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def check_index(name: str, value: object) -> int:
+    """Return ``value`` as an int, requiring an integer >= 0 (a sample index)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def stream_key(stream: str) -> int:
+    """Integer spawn key of a named stream (its UTF-8 bytes, little-endian)."""
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream must be a non-empty string, got {stream!r}")
+    return int.from_bytes(stream.encode("utf-8"), "little")
+
+
+def block_size(row: int) -> int:
+    """Samples per generator for samples of ``row`` draws each (>= 1)."""
+    return max(1, _BLOCK_DRAWS // row)
+
+
+def block_generator(seed: int, stream: str, block: int) -> Generator:
+    """The generator that owns block ``block`` of ``stream`` under ``seed``."""
+    sequence = SeedSequence(check_seed(seed), spawn_key=(stream_key(stream),
+                                                         check_index("block", block)))
+    return Generator(SFC64(sequence))
+
+
+@lru_cache(maxsize=None)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigprop-rng")
+
+
+def default_workers() -> int:
+    """Threads used to fill large draws: the CPU count, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def normal_rows(
+    seed: int,
+    stream: str,
+    start: int,
+    count: int,
+    segments: Sequence[tuple[int, float]],
+    *,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Draw rows of independent Gaussians, one row per sample.
+
+    Row r (sample ``start + r``) is the concatenation of the segments
+    ``(length, std)``: ``length`` draws of N(0, std^2).  Sample i is row
+    i mod b of the standard normals of block i // b, b = block_size(row
+    length), each scaled by its segment's std (std = 0 gives zeros but the
+    draws are still consumed, so other segments do not move).
+    Returns a float64 array of shape (count, sum of lengths).
+    """
+    seed = check_seed(seed)
+    key = stream_key(stream)
+    start = check_index("start", start)
+    count = check_positive_int("count", count)
+    spans = []
+    row = 0
+    for length, std in segments:
+        length = check_positive_int("segment length", length)
+        spans.append((row, row + length, check_nonnegative("segment std", std)))
+        row += length
+    if not spans:
+        raise ValueError("segments must name at least one (length, std) pair, got none")
+    per_block = block_size(row)
+    out = np.empty((count, row))
+
+    def fill(blocks: range) -> None:
+        for block in blocks:
+            first = block * per_block
+            lo, hi = max(start, first), min(start + count, first + per_block)
+            gen = Generator(SFC64(SeedSequence(seed, spawn_key=(key, block))))
+            if lo > first:
+                gen.standard_normal((lo - first) * row)  # rows before the batch
+            rows = out[lo - start:hi - start]
+            gen.standard_normal(out=rows)
+            for a, b, std in spans:
+                if std != 1.0:
+                    rows[:, a:b] *= std
+
+    blocks = range(start // per_block, (start + count - 1) // per_block + 1)
+    workers = default_workers() if workers is None else check_positive_int("workers", workers)
+    workers = min(workers, len(blocks))
+    if workers == 1 or out.size < _THREADING_THRESHOLD:
+        fill(blocks)
+    else:
+        bounds = np.linspace(blocks.start, blocks.stop, workers + 1).astype(int)
+        chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+        for future in [_executor(workers).submit(fill, chunk) for chunk in chunks]:
+            future.result()
+    return out
