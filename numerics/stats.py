@@ -1,0 +1,299 @@
+"""Statistical tests and sample-size rules for checking a theory against Monte Carlo.
+
+All distributions come from ``scipy.stats``. An :class:`~numerics.estimators.Estimate`
+with ``dof`` is treated as Student-t with that many degrees of freedom, one
+without as normal. Notation: ``m`` estimate, ``s`` its standard error,
+``z_p`` / ``t_p`` the p-quantile of the standard normal / Student t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from architecture.validate import check_finite, check_positive, check_positive_int
+from numerics.estimators import Estimate, as_sample_array
+
+__all__ = [
+    "PowerLawFit",
+    "binomial_ci",
+    "confidence_interval",
+    "extrapolate_to_zero",
+    "fit_power_law",
+    "holm",
+    "holm_adjusted",
+    "samples_for_relative_precision",
+    "samples_to_detect",
+    "tost",
+    "tost_relative",
+    "z_test",
+]
+
+
+def _check_open_unit(name: str, value: object) -> float:
+    out = check_finite(name, value)
+    if not 0.0 < out < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return out
+
+
+def _check_estimate(est: object) -> Estimate:
+    if not isinstance(est, Estimate):
+        raise ValueError(f"est must be an Estimate, got {type(est).__name__}")
+    return est
+
+
+def _sf(est: Estimate, x: float) -> float:
+    """Upper tail ``P(T >= x)`` of t with ``est.dof`` or of the standard normal."""
+    return float(stats.norm.sf(x) if est.dof is None else stats.t.sf(x, est.dof))
+
+
+def _upper_tail(est: Estimate, excess: float) -> float:
+    """One-sided p-value ``P(T >= excess / s)`` for H0 ``mu <= m - excess``; exact sign if s = 0."""
+    if est.se == 0.0:
+        return 0.0 if excess > 0 else 1.0
+    return _sf(est, excess / est.se)
+
+
+def confidence_interval(est: Estimate, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided interval ``m -/+ q s``, ``q`` the ``(1 + level) / 2`` quantile (t or normal)."""
+    est = _check_estimate(est)
+    level = _check_open_unit("level", level)
+    q = 0.5 + level / 2
+    half = float(stats.norm.ppf(q) if est.dof is None else stats.t.ppf(q, est.dof)) * est.se
+    return est.mean - half, est.mean + half
+
+
+def z_test(est: Estimate, value: float) -> float:
+    """Two-sided p-value for H0 ``mu = value``: ``2 P(T >= |m - value| / s)`` (t if est.dof)."""
+    est = _check_estimate(est)
+    value = check_finite("value", value)
+    if est.se == 0.0:
+        return 1.0 if est.mean == value else 0.0
+    return min(1.0, 2.0 * _upper_tail(est, abs(est.mean - value)))
+
+
+def tost(est: Estimate, lower: float, upper: float) -> float:
+    """Two one-sided tests p-value for H1 ``lower < mu < upper`` (equivalence).
+
+    H0 is ``mu <= lower`` or ``mu >= upper``. The p-value is the larger of the
+    one-sided p-values ``P(T >= (m - lower)/s)`` and ``P(T <= (m - upper)/s)``;
+    rejecting at level alpha is the same as the ``1 - 2 alpha`` confidence
+    interval lying inside ``(lower, upper)``.
+    """
+    est = _check_estimate(est)
+    lower = check_finite("lower", lower)
+    upper = check_finite("upper", upper)
+    if not lower < upper:
+        raise ValueError(f"upper must be > lower={lower!r}, got {upper!r}")
+    return max(_upper_tail(est, est.mean - lower), _upper_tail(est, upper - est.mean))
+
+
+def tost_relative(est: Estimate, value: float, margin: float) -> float:
+    """Equivalence p-value for H1 ``|mu - value| < margin |value|`` (see :func:`tost`).
+
+    H0 is ``|mu - value| >= margin |value|``. ``value`` must be nonzero (a
+    relative margin around 0 is empty); use :func:`tost` with absolute bounds
+    for a zero theory value.
+    """
+    value = check_finite("value", value)
+    margin = check_positive("margin", margin)
+    if value == 0.0:
+        raise ValueError("value must be nonzero for a relative margin, got 0 (use tost instead)")
+    half = margin * abs(value)
+    return tost(est, value - half, value + half)
+
+
+def holm_adjusted(pvalues: ArrayLike) -> list[float]:
+    """Holm step-down adjusted p-values, in the input order.
+
+    With the p-values sorted ascending ``p_(1) <= ... <= p_(m)``,
+    ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` (monotone, capped at 1).
+    Rejecting every hypothesis with ``adj <= alpha`` is Holm's procedure, which
+    keeps the family-wise error rate <= alpha under any dependence.
+    """
+    p = _check_pvalues(pvalues)
+    m = p.shape[0]
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted.tolist()
+
+
+def holm(pvalues: ArrayLike, alpha: float) -> list[bool]:
+    """Holm step-down rejections at family-wise level ``alpha``, in the input order.
+
+    Sorted ascending, reject ``H_(1), ..., H_(k)`` where ``k`` is the largest
+    index with ``p_(j) <= alpha / (m - j + 1)`` for every ``j <= k``.
+    """
+    alpha = _check_open_unit("alpha", alpha)
+    return [adj <= alpha for adj in holm_adjusted(pvalues)]
+
+
+def _check_pvalues(pvalues: ArrayLike) -> NDArray[np.float64]:
+    p = as_sample_array("pvalues", pvalues)
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"pvalues must be in [0, 1], got min {p.min()!r} and max {p.max()!r}")
+    return p
+
+
+def samples_for_relative_precision(cv: float, margin: float, alpha: float, power: float) -> int:
+    """Samples for a relative TOST (:func:`tost_relative`) to pass with probability ``power``.
+
+    Assumes the truth equals the theory value and one sample has coefficient
+    of variation ``cv = sd / |mean|``. With ``beta = 1 - power``, the TOST at
+    level ``alpha`` passes when ``|m - value| < margin |value| - z_{1-alpha} s``,
+    which has probability ``1 - beta`` when ``s = sd / sqrt(n)`` gives
+    ``n = ((z_{1-alpha} + z_{1-beta/2}) * cv / margin)^2``, rounded up (and at
+    least 2, the fewest samples with a standard error). Normal quantiles: for
+    small n the t quantile and the noise in the estimated se cost a little power.
+    """
+    cv = check_positive("cv", cv)
+    margin = check_positive("margin", margin)
+    alpha = _check_open_unit("alpha", alpha)
+    power = _check_open_unit("power", power)
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - power) / 2)
+    return max(2, math.ceil((z * cv / margin) ** 2))
+
+
+def samples_to_detect(cv: float, rel_error: float, alpha: float, power: float) -> int:
+    """Samples for a two-sided :func:`z_test` at level ``alpha`` to detect a relative error.
+
+    If the truth is ``value * (1 + rel_error)`` and one sample has coefficient
+    of variation ``cv = sd / |value|``, the test rejects ``mu = value`` with
+    probability >= ``power`` once
+    ``n = ((z_{1-alpha/2} + z_{power}) * cv / |rel_error|)^2``, rounded up (and at
+    least 2). Normal quantiles, as in :func:`samples_for_relative_precision`.
+    """
+    cv = check_positive("cv", cv)
+    rel_error = check_finite("rel_error", rel_error)
+    if rel_error == 0.0:
+        raise ValueError("rel_error must be nonzero, got 0")
+    alpha = _check_open_unit("alpha", alpha)
+    power = _check_open_unit("power", power)
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return max(2, math.ceil((z * cv / abs(rel_error)) ** 2))
+
+
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) interval for a binomial proportion with ``k`` of ``n`` successes.
+
+    ``lo`` solves ``P(Bin(n, lo) >= k) = (1 - level) / 2`` (0 when k = 0) and
+    ``hi`` solves ``P(Bin(n, hi) <= k) = (1 - level) / 2`` (1 when k = n).
+    """
+    n = check_positive_int("n", n)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k <= n:
+        raise ValueError(f"k must be an integer in [0, n={n}], got {k!r}")
+    level = _check_open_unit("level", level)
+    ci = stats.binomtest(int(k), n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class _LineFit:
+    """Weighted least-squares line ``y = intercept + slope x`` with known sd of each y."""
+
+    intercept: float
+    slope: float
+    intercept_se: float
+    slope_se: float
+    chi2: float
+    dof: int
+
+
+def _fit_line(x: NDArray[np.float64], y: NDArray[np.float64], sd: NDArray[np.float64]) -> _LineFit:
+    """Fit with weights ``1 / sd^2``; coefficient covariance ``(A^T W A)^-1`` (sd known)."""
+    design = np.column_stack([np.ones_like(x), x]) / sd[:, None]
+    target = y / sd
+    q, r = np.linalg.qr(design)
+    coef = np.linalg.solve(r, q.T @ target)
+    r_inv = np.linalg.inv(r)
+    cov = r_inv @ r_inv.T
+    chi2 = float(np.sum((target - design @ coef) ** 2))
+    return _LineFit(
+        float(coef[0]), float(coef[1]), math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1]), chi2, x.size - 2
+    )
+
+
+def _check_series(
+    x_name: str, widths: ArrayLike, values: ArrayLike, ses: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Validate paired series: >= 3 points, >= 2 distinct positive widths, positive ses."""
+    w = as_sample_array(x_name, widths)
+    v = as_sample_array("values", values)
+    s = as_sample_array("ses", ses)
+    if not v.shape == s.shape == w.shape:
+        raise ValueError(
+            f"values and ses must have the shape of {x_name} {w.shape}, got {v.shape} and {s.shape}"
+        )
+    if w.shape[0] < 3:
+        raise ValueError(f"{x_name} must hold at least 3 points, got {w.shape[0]}")
+    if np.any(w <= 0):
+        raise ValueError(f"{x_name} must be > 0, got min {w.min()!r}")
+    if np.ptp(w) == 0:
+        raise ValueError(f"{x_name} must hold at least 2 distinct values, got all equal")
+    if np.any(s <= 0):
+        raise ValueError(f"ses must be > 0, got min {s.min()!r}")
+    return w, v, s
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Fit of ``|value| ~= exp(intercept) * width^exponent``.
+
+    ``chi2`` is the weighted residual sum of squares with ``dof = points - 2``
+    degrees of freedom; ``gof_pvalue = P(chi2_dof >= chi2)`` is small when the
+    power law (or the given ses) does not describe the data.
+    """
+
+    exponent: float
+    exponent_se: float
+    intercept: float
+    intercept_se: float
+    chi2: float
+    dof: int
+    gof_pvalue: float
+    n: int
+
+    @property
+    def exponent_estimate(self) -> Estimate:
+        """The exponent as an :class:`Estimate` (normal: the ses are taken as known)."""
+        return Estimate(self.exponent, self.exponent_se, self.n)
+
+
+def fit_power_law(widths: ArrayLike, values: ArrayLike, ses: ArrayLike) -> PowerLawFit:
+    """Weighted least squares of ``log|value|`` on ``log width``.
+
+    The sd of ``log|value|`` is taken as ``se / |value|`` (delta method; good
+    while the relative se is small, the bias of ``log|m|`` being
+    ``-(se/m)^2 / 2``). The ses are treated as known, so the coefficient ses
+    are ``sqrt(diag((A^T W A)^-1))``. Values must be nonzero; a discrepancy
+    that changes sign across widths is not a power law.
+    """
+    w, v, s = _check_series("widths", widths, values, ses)
+    if np.any(v == 0):
+        raise ValueError("values must be nonzero for a power-law fit, got a 0")
+    fit = _fit_line(np.log(w), np.log(np.abs(v)), s / np.abs(v))
+    gof = float(stats.chi2.sf(fit.chi2, fit.dof))
+    return PowerLawFit(
+        fit.slope, fit.slope_se, fit.intercept, fit.intercept_se, fit.chi2, fit.dof, gof, w.size
+    )
+
+
+def extrapolate_to_zero(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float) -> Estimate:
+    """Infinite-width limit of ``values`` by the weighted fit ``value = a + b x^(-rate)``.
+
+    Returns ``a`` as an :class:`Estimate` with ``n`` = number of widths and
+    ``dof = None``: the ses are taken as known, so ``se(a)`` comes from
+    ``(A^T W A)^-1`` (normal). ``rate`` > 0 is the predicted rate at which the
+    discrepancy shrinks.
+    """
+    rate = check_positive("rate", rate)
+    w, v, s = _check_series("xs", xs, values, ses)
+    fit = _fit_line(w ** (-rate), v, s)
+    return Estimate(fit.intercept, fit.intercept_se, w.size)
