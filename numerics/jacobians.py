@@ -55,8 +55,9 @@ def softmax_sandwich(a: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.n
     g_right = _centred_gram(right)
     a_left = a @ g_left
     a_right = a @ g_right
-    return (_rowwise(a, a @ (g_left * g_right)) - 2.0 * _rowwise(a, a_left * a_right)
-            + _rowwise(a, a_left) * _rowwise(a, a_right))
+    trace = (_rowwise(a, a @ (g_left * g_right)) - 2.0 * _rowwise(a, a_left * a_right)
+             + _rowwise(a, a_left) * _rowwise(a, a_right))
+    return np.maximum(trace, 0.0)  # a squared norm; rounding may dip below zero
 
 
 def attention_jacobian_norms(

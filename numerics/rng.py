@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cache
+from itertools import pairwise
 from numbers import Integral
 
 import numpy as np
@@ -69,7 +70,7 @@ def block_generator(seed: int, stream: str, block: int) -> Generator:
     return Generator(SFC64(sequence))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _executor(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigprop-rng")
 
@@ -132,7 +133,7 @@ def normal_rows(
         fill(blocks)
     else:
         bounds = np.linspace(blocks.start, blocks.stop, workers + 1).astype(int)
-        chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+        chunks = [range(lo, hi) for lo, hi in pairwise(bounds) if hi > lo]
         for future in [_executor(workers).submit(fill, chunk) for chunk in chunks]:
             future.result()
     return out
