@@ -14,6 +14,7 @@ import numpy as np
 from architecture.spec import Architecture
 from numerics.inputs import exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
+from numerics.layers import softmax_rows
 from numerics.model import forward
 from numerics.montecarlo import Sampler
 from numerics.rng import normal_rows
@@ -119,3 +120,63 @@ def stack_norm_ratios(arch: Architecture, x: np.ndarray, count: int, seed: int,
     norms = layer_jacobian_norms(arch, w, cache)
     ratios = np.stack([norms.query / norms.value, norms.key / norms.value], axis=-1)
     return np.sqrt(ratios.max(axis=2))
+
+
+def value_jacobian_by_directions(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, d_v: int,
+                                 tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """(||dS/dW^V||_F^2, A) of one head, the norm from the definition: S is linear in
+    W^V, so the Jacobian applied to the basis matrix E_ab is S(W^V = E_ab); the
+    squared norm is the sum of squares over all d*d_v directions."""
+    d = x.shape[-1]
+    a = softmax_rows(tau * (x @ wq) @ np.swapaxes(x @ wk, -1, -2))
+    total = np.zeros(a.shape[:-2])
+    for i in range(d):
+        for j in range(d_v):
+            basis = np.zeros((d, d_v))
+            basis[i, j] = 1.0
+            out = a @ x @ basis
+            total += np.einsum("...ij,...ij->...", out, out)
+    return total, a
+
+
+def gram_entries(z: np.ndarray) -> np.ndarray:
+    """(mean diagonal, mean off-diagonal) of the Gram Z Z^T per sample: (count, 2)."""
+    g = z @ np.swapaxes(z, -1, -2)
+    n = g.shape[-1]
+    diag = np.einsum("...ii->...", g) / n
+    off = (g.sum(axis=(-1, -2)) - diag * n) / (n * (n - 1))
+    return np.stack([diag, off], axis=-1)
+
+
+def mean_cosine_distance(z: np.ndarray) -> np.ndarray:
+    """1 - mean over token pairs k != k' of cos(z_k, z_k'), per sample."""
+    u = z / np.linalg.norm(z, axis=-1, keepdims=True)
+    cos = u @ np.swapaxes(u, -1, -2)
+    n = cos.shape[-1]
+    return 1.0 - (cos.sum(axis=(-1, -2)) - n) / (n * (n - 1))
+
+
+def stack_sampler(arch: Architecture, x: np.ndarray, statistic: str) -> Sampler:
+    """A statistic of the output of a random stack at fixed input X:
+    ``gram`` -> (mean diag, mean off-diag) of Y Y^T; ``cosine`` -> 1 - mean cos."""
+    if statistic not in ("gram", "cosine"):
+        raise ValueError(f"statistic must be gram or cosine, got {statistic!r}")
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        w = sample_weights(arch, count, seed, start)
+        y, _ = forward(arch, w, x)
+        return gram_entries(y) if statistic == "gram" else mean_cosine_distance(y)
+
+    return sample
+
+
+def gram_difference_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
+    """(mean diag - mean off-diag, mean diag) of the output Gram: its ratio of
+    means estimates 1 - rho_L = E[q_L - c_L] / E[q_L]."""
+    inner = stack_sampler(arch, x, "gram")
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        qc = inner(start, count, seed)
+        return np.stack([qc[:, 0] - qc[:, 1], qc[:, 0]], axis=-1)
+
+    return sample

@@ -72,11 +72,17 @@ ResidualFn = Callable[[Point, int, int], np.ndarray]
 class Ladder:
     """Asymptotic check: widths of parameter ``param`` at which the relative
     discrepancy (estimate - theory)/theory is measured; it must shrink like
-    width**(-rate) and extrapolate to zero."""
+    width**(-rate) and extrapolate to zero. ``hold`` maps (point, width) to the
+    point at that width when other parameters must move with it (e.g. sigma_v
+    scaled to keep alpha_1^2 sigma_v^2 d fixed); by default only ``param`` changes."""
 
     param: str
     widths: tuple[int, ...]
     rate: float
+    hold: Callable[[Point, int], dict] | None = None
+
+    def at(self, point: Point, width: int) -> dict:
+        return self.hold(point, width) if self.hold else {**point, self.param: width}
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     widths, disc, ses, rows = [], [], [], []
     total = 0
     for i, w in enumerate(ladder.widths):
-        pw = claim.point({**point, ladder.param: w})
+        pw = claim.point(ladder.at(point, w))
         theory = claim.theory(pw)
         est = _measure(claim, pw, budget, seed, family_size * len(ladder.widths), theory,
                        stage=2 * i)
@@ -198,7 +198,7 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     detail = (f"relative discrepancy extrapolated to {ladder.param} -> inf with rate "
               f"{ladder.param}^-{ladder.rate:g}: {limit.mean:+.2e} +- {limit.se:.1e}; "
               f"fit of c0 + c1 {ladder.param}^-{ladder.rate:g}: chi2 p = {gof:.3g}")
-    last = claim.point({**point, ladder.param: widths[-1]})
+    last = claim.point(ladder.at(point, widths[-1]))
     return dict(theory=claim.theory(last), est=Estimate(mean=rows[-1]["estimate"],
                 se=rows[-1]["se"], n=total), margin=margin,
                 p_fail=min(1.0, 2 * min(p_limit, gof)), p_equiv=p_equiv, needed=None,

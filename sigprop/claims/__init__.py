@@ -1,5 +1,5 @@
 """Claim definitions, one module per topic; the registry reads ``CLAIM_MODULES``."""
 
-from sigprop.claims import engine
+from sigprop.claims import engine, gradients
 
-CLAIM_MODULES = (engine,)
+CLAIM_MODULES = (engine, gradients)
