@@ -1,5 +1,5 @@
 """Claim definitions, one module per topic; the registry reads ``CLAIM_MODULES``."""
 
-from sigprop.claims import engine, gradients
+from sigprop.claims import engine, forward, gradients
 
-CLAIM_MODULES = (engine, gradients)
+CLAIM_MODULES = (engine, gradients, forward)
