@@ -35,7 +35,6 @@ from theory.matrix_words import (
     canonical_cycle,
     transpose_word,
     word_key,
-    word_to_expr,
 )
 
 __all__ = [
@@ -91,13 +90,6 @@ class TokenElement:
         if self.ones != 0:
             parts.append((self.ones, (Letter(OneMatrix(self.size, self.size)),)))
         return parts
-
-    def to_expr(self) -> MatrixExpr:
-        return (
-            MatAdd(*(c * word_to_expr(w, self.size) for c, w in self.terms()))
-            if self.terms()
-            else ZeroMatrix(self.size, self.size)
-        )
 
 
 def token_of(expr: MatrixExpr) -> TokenElement | None:

@@ -136,7 +136,7 @@ class _Edge:
         rows, cols = letter.shape
         token = (
             TokenElement(sympy.S.Zero, sympy.S.One, rows)
-            if letter.is_ones and (same_dimension(rows, cols))
+            if letter.is_ones and same_dimension(rows, cols)
             else None
         )
         return _Edge(letter.to_expr(), ((sympy.S.One, (letter,)),), token, letter)
@@ -144,7 +144,9 @@ class _Edge:
     @staticmethod
     def of_covariance(matrix: MatrixExpr | None, size: sympy.Expr, expander: Expander) -> _Edge:
         if matrix is None:
-            return _Edge(Identity(size), ((sympy.S.One, ()),), TokenElement(1, 0, size))
+            return _Edge(
+                Identity(size), ((sympy.S.One, ()),), TokenElement(sympy.S.One, sympy.S.Zero, size)
+            )
         parts = []
         for term in expander.matrix(matrix):
             traces = (Trace(word_to_expr(w, n)) for w, n in term.traces)
