@@ -13,14 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy
+from sympy import OneMatrix
+from sympy.printing.latex import LatexPrinter
 
-__all__ = ["MonomialStep", "Pairing", "PairingGroup"]
+__all__ = ["MonomialStep", "Pairing", "PairingGroup", "latex"]
 
 Pairing = tuple[tuple[str, str], ...]
 
 
-def _latex(expr: sympy.Basic) -> str:
-    return sympy.latex(expr)
+class _Printer(LatexPrinter):
+    """SymPy's LaTeX printer with the paper's notation J = 1 1^T for the all-ones matrix."""
+
+    def _print_OneMatrix(self, expr: OneMatrix) -> str:
+        rows, cols = expr.shape
+        if rows == cols:
+            return "J"
+        return (
+            rf"\mathbf{{1}}_{{{self._print(rows)}}} \mathbf{{1}}_{{{self._print(cols)}}}^{{\top}}"
+        )
+
+
+def latex(expr: sympy.Basic) -> str:
+    """LaTeX for derivation steps (J for square all-ones matrices)."""
+    return _Printer().doprint(expr)
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,8 @@ class PairingGroup:
         if self.multiplicity > 1:
             label += rf"\ \text{{and {self.multiplicity - 1} more}}"
         return (
-            rf"& {label}: && {_latex(self.contracted)}"
-            rf" = {_latex(self.reduced)} \quad (\times {self.multiplicity})"
+            rf"& {label}: && {latex(self.contracted)}"
+            rf" = {latex(self.reduced)} \quad (\times {self.multiplicity})"
         )
 
 
@@ -65,7 +80,7 @@ class MonomialStep:
 
     def to_latex(self) -> str:
         """An ``align*`` block: the monomial, then one row per group of pairings."""
-        head = rf"\mathbb{{E}}\left[{_latex(self.coefficient * self.monomial)}\right]"
+        head = rf"\mathbb{{E}}\left[{latex(self.coefficient * self.monomial)}\right]"
         rows = [rf"& {head} && \text{{occurrences: }} {', '.join(self.occurrences) or '-'}"]
         if self.note:
             rows.append(rf"& && \text{{{self.note}}}")

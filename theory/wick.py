@@ -54,7 +54,7 @@ from sympy.core.sympify import SympifyError, _sympify
 from sympy.matrices.exceptions import ShapeError
 from sympy.matrices.expressions import MatrixExpr
 
-from theory.derivation_log import MonomialStep, Pairing, PairingGroup
+from theory.derivation_log import MonomialStep, Pairing, PairingGroup, latex
 from theory.matrix_expansion import Expander, Term, collect_terms, same_dimension
 from theory.matrix_words import Letter, Word, least_rotation, word_key, word_to_expr
 from theory.token_algebra import (
@@ -208,7 +208,7 @@ class _Network:
         if letter.atom in gaussians:
             count = self._counts.get(letter.atom, 0) + 1
             self._counts[letter.atom] = count
-            label = f"{sympy.latex(letter.atom)}^{{({count})}}"
+            label = f"{latex(letter.atom)}^{{({count})}}"
             row, col = (right, left) if letter.transposed else (left, right)
             self.occurrences.append(_Occurrence(letter.atom, label, row, col))
         else:
@@ -409,7 +409,7 @@ class WickResult:
         """``align*`` blocks: the result, then each monomial with its Wick pairings."""
         head = (
             "\\begin{align*}\n"
-            rf"\mathbb{{E}}\left[{sympy.latex(self.expr)}\right] &= {sympy.latex(self.value)}"
+            rf"\mathbb{{E}}\left[{latex(self.expr)}\right] &= {latex(self.value)}"
             "\n\\end{align*}"
         )
         return "\n".join([head, *(step.to_latex() for step in self.steps)])
@@ -433,8 +433,10 @@ def expect_matrix(
         if not isinstance(spec, GaussianMatrix):
             raise ValueError(f"gaussians[{symbol}] must be a GaussianMatrix, got {spec!r}")
         spec._check_against(symbol, tuple(gaussians))
-    if not isinstance(expr, sympy.Basic):
-        raise ValueError(f"expr must be a SymPy expression, got {type(expr).__name__}")
+    try:
+        expr = _sympify(expr)
+    except SympifyError:
+        raise ValueError(f"expr must be a SymPy expression, got {type(expr).__name__}") from None
     expander = Expander(gaussians)
     try:
         if isinstance(expr, MatrixExpr):
