@@ -126,8 +126,7 @@ def cmd_verify(args, console: Console) -> int:
     claims = _select(args.claim)
     jobs = list(zip(claims, _params_for(claims, args.params), strict=True))
     t0 = time.perf_counter()
-    quiet = args.json == "-"
-    with Progress(console=console, transient=True, disable=quiet) as bar:
+    with Progress(console=console, transient=True) as bar:
         task = bar.add_task("verifying", total=len(jobs))
 
         def progress(done: int, claim_id: str) -> None:
@@ -135,8 +134,7 @@ def cmd_verify(args, console: Console) -> int:
 
         results = verify_claims(jobs, budget=args.budget, seed=args.seed, progress=progress)
     seconds = time.perf_counter() - t0
-    if not quiet:
-        print_table(results, console, seconds, args.budget)
+    print_table(results, console, seconds, args.budget)
     meta = {"command": "verify", "budget": args.budget, "seed": args.seed,
             "wall_seconds": seconds}
     if args.json:
@@ -156,8 +154,7 @@ def cmd_check(args, console: Console) -> int:
         import json
 
         _write(args.json, json.dumps(outcome.as_dict(), indent=2) + "\n", console)
-    if args.json != "-":
-        print_check(outcome, console)
+    print_check(outcome, console)
     return EXIT_OK if outcome.verdict == "pass" else EXIT_FAILED
 
 
@@ -167,13 +164,12 @@ def cmd_calibrate(args, console: Console) -> int:
     if args.seeds < 1:
         raise UsageError(f"--seeds must be an integer >= 1, got {args.seeds}")
     report = calibrate(_select(args.claim), seeds=args.seeds, budget=args.budget,
-                       console=console if args.json != "-" else None)
+                       console=console)
     if args.json:
         import json
 
         _write(args.json, json.dumps(report.as_dict(), indent=2) + "\n", console)
-    if args.json != "-":
-        print_calibration(report, console)
+    print_calibration(report, console)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -182,9 +178,13 @@ COMMANDS: dict[str, Callable] = {"list": cmd_list, "verify": cmd_verify, "check"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         args = build_parser().parse_args(argv)
+        # with --json -, stdout carries only the JSON; everything else goes to stderr
+        to_stderr = getattr(args, "json", None) == "-"
+        stream = sys.stderr if to_stderr else sys.stdout
+        console = Console(highlight=False, stderr=to_stderr,
+                          width=None if stream.isatty() else 160)
         code = COMMANDS[args.command](args, console)
     except (UsageError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -94,7 +94,7 @@ def plant(claim: Claim, kind: str, point: Point, floor: float) -> Mutation | str
             options.append(Mutation(kind, text, mutated, effect))
     if not options:
         return "does not apply to this expression"
-    visible = [m for m in options if m.effect >= floor]
+    visible = [m for m in options if m.effect >= floor * (1 - 1e-9)]
     if not visible:
         best = max(options, key=lambda m: m.effect)
         return f"largest effect {best.effect:.2%} ({best.description}) is below {floor:.0%}"

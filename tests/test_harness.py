@@ -1,0 +1,69 @@
+"""The harness itself: wrong theory fails, right theory passes, starved runs are
+inconclusive, and Holm treats a run as one family."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from numerics.estimators import Estimate
+from sigprop import registry
+from sigprop.budget import Budget
+from sigprop.claim import Derived
+from sigprop.harness import verify_claim, verify_claims
+
+STARVED = Budget("starved", detect=0.03, power=0.95, margin_scale=1.0, pilot=20,
+                 max_samples=40, identity_draws=2)
+
+
+def off_by(claim, factor):
+    d = claim.derived
+    return claim.with_derived(Derived(d.expr * sp.Rational(factor), d.steps, d.evaluator))
+
+
+def test_correct_theory_passes() -> None:
+    assert verify_claim(registry.get("grad.query-norm-uniform"), seed=3).verdict == "pass"
+
+
+def test_three_percent_wrong_theory_fails_for_every_exact_claim() -> None:
+    for claim in registry.claims():
+        if claim.kind == "exact":
+            result = verify_claim(off_by(claim, "103/100"), seed=4)
+            assert result.verdict == "fail", (claim.id, result)
+
+
+def test_three_percent_wrong_asymptotic_limit_fails() -> None:
+    claim = off_by(registry.get("forward.scaled-residual-limit"), "97/100")
+    assert verify_claim(claim, seed=5).verdict == "fail"
+
+
+def test_wrong_identity_fails() -> None:
+    claim = off_by(registry.get("grad.value-norm"), "1000001/1000000")
+    assert verify_claim(claim, seed=0).verdict == "fail"
+
+
+def test_wrong_trend_direction_fails() -> None:
+    claim = registry.get("grad.query-value-ratio-trend-s")
+    flipped = claim.with_derived(claim.derived)
+    object.__setattr__(flipped, "trend", type(claim.trend)(
+        claim.trend.param, claim.trend.values, -claim.trend.direction, claim.trend.proof))
+    assert verify_claim(flipped, seed=0).verdict == "fail"
+
+
+def test_starved_budget_is_inconclusive_and_says_how_many_samples() -> None:
+    result = verify_claim(registry.get("grad.query-norm-uniform"), budget=STARVED, seed=0)
+    assert result.verdict == "inconclusive"
+    assert result.samples_needed and result.samples_needed > result.samples
+
+
+def test_estimates_come_only_through_the_estimator() -> None:
+    claim = registry.get("grad.query-norm-uniform")
+    truth = claim.theory()
+    fake = claim.with_estimator(lambda p, n, s: Estimate(mean=truth * 1.5, se=truth * 1e-3, n=n))
+    assert verify_claim(fake, seed=0).verdict == "fail"
+
+
+def test_holm_family_over_a_run() -> None:
+    good = registry.get("forward.attention-gram-update")
+    bad = off_by(registry.get("forward.attention-gram-update-diagonal"), "103/100")
+    verdicts = [r.verdict for r in verify_claims([(good, None), (bad, None)], seed=2)]
+    assert verdicts == ["pass", "fail"]
