@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "rate (default 20)")
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS))
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+
+    p = sub.add_parser("derive", help="write each claim's derivation and check as LaTeX")
+    p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
+    p.add_argument("--out", default="derivations", metavar="DIR",
+                   help="output directory (default derivations/)")
+    p.add_argument("--budget", default="quick", choices=tuple(BUDGETS),
+                   help="budget of the Monte Carlo checks (default quick)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     return parser
 
 
@@ -173,8 +181,59 @@ def cmd_calibrate(args, console: Console) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _output_dir(target: str) -> Path:
+    """Create ``target`` if needed and make sure a file can be written in it."""
+    import tempfile
+
+    path = Path(target)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output directory {target}: "
+                         f"{exc.strerror or exc}") from None
+    return path
+
+
+def _write_tex(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def cmd_derive(args, console: Console) -> int:
+    """One LaTeX file per claim (each verified alone at its default point) and main.tex,
+    which inputs every registered claim whose file is in the output directory."""
+    from rich.progress import Progress
+
+    from sigprop.harness import verify_claim
+    from sigprop.latex import claim_tex, file_stems, main_tex
+
+    stems = file_stems(registry.claims())
+    claims = _select(args.claim)
+    out = _output_dir(args.out)
+    results = []
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("deriving", total=len(claims))
+        for claim in claims:
+            bar.update(task, description=f"deriving {claim.id}")
+            result = verify_claim(claim, budget=args.budget, seed=args.seed)
+            _write_tex(out / f"{stems[claim.id]}.tex", claim_tex(claim, result))
+            results.append(result)
+            bar.advance(task)
+    listed = [c for c in registry.claims() if (out / f"{stems[c.id]}.tex").is_file()]
+    _write_tex(out / "main.tex", main_tex(listed))
+    console.print(f"wrote {len(claims)} claim files and main.tex ({len(listed)} claims) to {out}")
+    unsettled = [f"{r.claim_id} ({r.verdict})" for r in results if r.verdict != "pass"]
+    if unsettled:
+        console.print(f"not passed: {escape(', '.join(unsettled))}")
+    return EXIT_FAILED if unsettled else EXIT_OK
+
+
 COMMANDS: dict[str, Callable] = {"list": cmd_list, "verify": cmd_verify, "check": cmd_check,
-                                 "calibrate": cmd_calibrate}
+                                 "calibrate": cmd_calibrate, "derive": cmd_derive}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
