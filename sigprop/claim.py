@@ -88,13 +88,14 @@ class Ladder:
 @dataclass(frozen=True)
 class Trend:
     """Trend check: along ``param`` (values ``values``), the quantity moves in
-    ``direction`` (+1 increasing, -1 decreasing). ``proof`` returns the
-    symbolic argument (steps, and whether it holds)."""
+    ``direction`` (+1 increasing, -1 decreasing). ``proof(point)`` returns
+    whether the symbolic argument holds at ``point`` (other parameters fixed,
+    ``param`` over the range of ``values``) and its steps."""
 
     param: str
     values: tuple[float, ...]
     direction: int
-    proof: Callable[[], tuple[bool, tuple[Step, ...]]]
+    proof: Callable[[Point], tuple[bool, tuple[Step, ...]]]
 
 
 @dataclass(frozen=True, eq=False)

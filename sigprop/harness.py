@@ -221,7 +221,7 @@ def _goodness_of_fit(xs: Sequence[float], ys: Sequence[float], ses: Sequence[flo
 def _trend(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
     trend = claim.trend
     assert trend is not None
-    proved, _ = trend.proof()
+    proved, _ = trend.proof(point)
     rows, ests = [], []
     for i, v in enumerate(trend.values):
         pv = claim.point({**point, trend.param: v})

@@ -321,7 +321,7 @@ def claim_tex(claim: Claim, result: Result) -> str:
     parts += [r"\paragraph{Parameters.}" "\n" + params_tex(claim),
               r"\subsection*{Derivation}", steps_tex(derived.steps) or "No steps recorded."]
     if claim.trend is not None:
-        proved, proof = claim.trend.proof()
+        proved, proof = claim.trend.proof(result.params)
         word = "increases" if claim.trend.direction > 0 else "decreases"
         verdict = "holds" if proved else "does not hold"
         parts += [r"\subsection*{Trend}",

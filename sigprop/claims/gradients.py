@@ -217,22 +217,22 @@ GAUSSIAN_TOKENS = Claim(
 
 
 def _trend_proof(var: str, direction: int, values: tuple[float, ...]):
-    """Sign of dR/d(var) on [min(values), max(values)] at the default point, by SymPy."""
+    """Sign of dR/d(var) on [min(values), max(values)] at a point, by SymPy."""
 
-    def proof() -> tuple[bool, tuple[Step, ...]]:
+    def proof(point: Point) -> tuple[bool, tuple[Step, ...]]:
         ratio = th.query_value_ratio().value
         sym = next(s for s in ratio.free_symbols if s.name == var)
-        fixed = {s: RATIO_PARAMS[s.name].default for s in ratio.free_symbols if s is not sym}
+        fixed = {s: sp.nsimplify(point[s.name]) for s in ratio.free_symbols if s is not sym}
         deriv = sp.factor(sp.diff(ratio, sym))
         num, _ = sp.fraction(sp.together(deriv.subs(fixed)))
         lo, hi = min(values), max(values)
         wrong = sp.solveset(direction * num < 0, sym, sp.Interval(lo, hi))
         ok = wrong.is_empty is True
+        sign = r"\ \text{has the claimed sign}" if ok else r"\ \text{changes sign}"
         steps = [Step(f"Derivative in {var}", r"\frac{\partial R}{\partial " + sp.latex(sym)
                       + "} = " + sp.latex(deriv)),
-                 Step(f"Sign on [{lo:g}, {hi:g}] at the default point",
-                      "numerator " + sp.latex(sp.factor(num))
-                      + (r"\ \text{has the claimed sign}" if ok else r"\ \text{changes sign}"))]
+                 Step(f"Sign on [{lo:g}, {hi:g}] at the point",
+                      "numerator " + sp.latex(sp.factor(num)) + sign)]
         if var == "rho":
             lim = sp.limit(ratio / (1 - sym) ** 2, sym, 1)
             steps.append(Step(r"Quadratic vanishing as $\rho\to1$",
@@ -242,12 +242,33 @@ def _trend_proof(var: str, direction: int, values: tuple[float, ...]):
     return proof
 
 
+def _trend_domain(var: str, values: tuple[float, ...]):
+    """Every point of the trend must be valid (n <= d for each n on the trend)."""
+
+    def constraint(point: Point) -> str | None:
+        for v in values:
+            problem = n_at_most_d({**point, var: v})
+            if problem:
+                return f"{problem} (at {var} = {v:g} on the trend)"
+        return None
+
+    return constraint
+
+
+def _length_condition(point: Point) -> str | None:
+    """dR/dn < 0 exactly when rho (n-1)^2 > 1 (derived in the proof): required at n = 4."""
+    if point["rho"] * 9 <= 1:
+        return f"rho must be > 1/9 for R to fall with n from n = 4, got rho={point['rho']}"
+    return None
+
+
 def _trend_claim(var: str, values: tuple[float, ...], direction: int, title: str,
-                 statement: str) -> Claim:
+                 statement: str, extra=()) -> Claim:
     return Claim(
         id=f"grad.query-value-ratio-trend-{var}",
         title=title, kind="trend", section=PAPER_RATIO, statement=statement,
-        assumptions=RATIO.assumptions, params=RATIO_PARAMS, constraints=(n_at_most_d,),
+        assumptions=RATIO.assumptions, params=RATIO_PARAMS,
+        constraints=(n_at_most_d, _trend_domain(var, values), *extra),
         derive=RATIO.derive, estimator=_ratio_estimate,
         trend=Trend(var, values, direction, _trend_proof(var, direction, values)),
     )
@@ -257,7 +278,8 @@ TRENDS = (
     _trend_claim("rho", (0.2, 0.5, 0.8), -1, "R falls as token correlation rho grows",
                  "dR/drho < 0 on [0, 1); R -> 0 quadratically in 1 - rho"),
     _trend_claim("n", (4.0, 6.0, 8.0), -1, "R falls with sequence length n (like 1/n)",
-                 "dR/dn < 0 when rho (n-1)^2 > 1; n R -> const for fixed rho > 0"),
+                 "dR/dn < 0 when rho (n-1)^2 > 1; n R -> const for fixed rho > 0",
+                 extra=(_length_condition,)),
     _trend_claim("s", (0.5, 1.0, 2.0), 1, "R grows like the 4th power of the token scale",
                  "R is proportional to s^2 = (token scale)^4"),
 )
