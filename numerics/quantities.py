@@ -180,3 +180,14 @@ def gram_difference_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
         return np.stack([qc[:, 0] - qc[:, 1], qc[:, 0]], axis=-1)
 
     return sample
+
+
+def last_layer_query_norm_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
+    """||dS_L/dW^Q_L||_F^2 of the last layer of a random stack (head 0), at its input."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        w = sample_weights(arch, count, seed, start)
+        _, cache = forward(arch, w, x)
+        return layer_jacobian_norms(arch, w, cache).query[:, -1, 0]
+
+    return sample

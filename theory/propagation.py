@@ -141,3 +141,17 @@ def pre_ln_bounds() -> Derivation:
              ("Limits of l (1 - rho_l) bounds", sp.latex(lim_lo) + r"\ \le\ \liminf\ \le\ "
               r"\limsup\ \le\ " + sp.latex(lim_hi)))
     return Derivation(sp.Tuple(lim_lo, lim_hi), steps)
+
+
+def post_ln_query_norm() -> Derivation:
+    """Query-gradient norm of a Post-LN layer whose input has correlation rho (s = 1):
+    E||dS/dW^Q||^2 at uniform attention with X X^T = d ((1-rho) I + rho J); in a deep
+    Post-LN stack rho is rho_l from the Post-LN map, so the norm tracks (1 - rho_l)^2."""
+    from theory.attention import query_norm_uniform
+
+    base = query_norm_uniform("query")
+    value = sp.factor(base.value.subs(sp.Symbol("s", positive=True), 1))
+    steps = (*base.steps,
+             ("Post-LN input (s = 1)", r"\mathbb E\|\partial S/\partial W^Q\|_F^2 = "
+              + sp.latex(value)))
+    return Derivation(value, steps)
