@@ -118,8 +118,14 @@ def prove_rank_one_query_gradient(n_tokens: int = 3, width: int = 2) -> Derivati
          r"\sum_{i,c,a,b}\Big(\frac{\partial S_{ic}}{\partial W^Q_{ab}}\Big)^2 = "
          + sp.latex(value)),
         ("Depth", r"A\mathbf 1 = \mathbf 1 \Rightarrow S(\mathbf 1x^\top) = \mathbf 1 "
-         r"(W^{V\top}x)^\top;\ \text{residual sums, row-wise LayerNorm and MLP keep "
-         r"identical rows, so every layer sees a rank-one input.}"),
+         r"(W^{V\top}x)^\top"),
+        ("Every block keeps identical rows",
+         r"\text{residual sums, row-wise LayerNorm and MLP act on each row alike.}"),
+        (r"Near rank one, $X = \mathbf 1x^\top + \varepsilon E$: second order, not first",
+         r"\mathrm dL = \tau\varepsilon\,\mathbf 1 v^\top + (\text{row-constant}) + "
+         r"O(\varepsilon^2),\ \mathrm dA = \tfrac{\varepsilon}{n}\mathbf 1 v^\top P + "
+         r"O(\varepsilon^2),\ \mathrm dS = \mathrm dA\,X W^V = \tfrac{\varepsilon}{n}"
+         r"\mathbf 1 v^\top P\mathbf 1 x^\top W^V + O(\varepsilon^2) = O(\varepsilon^2)"),
     )
     return Derivation(value, steps)
 
