@@ -143,31 +143,29 @@ def _norm_estimator(which: str):
     return estimate
 
 
-QUERY_NORM = Claim(
-    id="grad.query-norm-uniform",
-    title="E||dS/dW^Q||^2 at W^Q = 0 (uniform attention), fixed X",
-    kind="exact",
-    section=PAPER_GRAD,
-    statement="E_{W^K,W^V} ||dS/dW^Q||_F^2 = sigma_k^2 sigma_v^2 d_v ||X||_F^2 ||X^T P X||_F^2/n^2",
-    assumptions=("W^Q = 0 so A = J/n", "tau = 1/sqrt(d_k)", "X X^T = s d ((1-rho) I + rho J)"),
-    params=params(n=4, d=8, d_k=4, d_v=4, sigma_k=1.0, sigma_v=1.0, rho=0.5, s=1.0),
-    constraints=(n_at_most_d,),
-    derive=lambda: _derived(th.query_norm_uniform("query")),
-    estimator=_norm_estimator("query"),
-)
+def _norm_claim(which: str) -> Claim:
+    """E||dS/dW^Q||^2 at W^Q = 0, or E||dS/dW^K||^2 at W^K = 0: the same claim with
+    the roles of the query and key weights exchanged."""
+    zero, other = ("Q", "k") if which == "query" else ("K", "q")
+    return Claim(
+        id=f"grad.{which}-norm-uniform",
+        title=f"E||dS/dW^{zero}||^2 at W^{zero} = 0 (uniform attention), fixed X",
+        kind="exact",
+        section=PAPER_GRAD,
+        statement=(f"E_{{W^{other.upper()},W^V}} ||dS/dW^{zero}||_F^2 = sigma_{other}^2 "
+                   "sigma_v^2 d_v ||X||_F^2 ||X^T P X||_F^2/n^2"),
+        assumptions=(f"W^{zero} = 0 so A = J/n", "tau = 1/sqrt(d_k)",
+                     "X X^T = s d ((1-rho) I + rho J)"),
+        params=params(n=4, d=8, d_k=4, d_v=4, **{f"sigma_{other}": 1.0}, sigma_v=1.0,
+                      rho=0.5, s=1.0),
+        constraints=(n_at_most_d,),
+        derive=lambda: _derived(th.query_norm_uniform(which)),
+        estimator=_norm_estimator(which),
+    )
 
-KEY_NORM = Claim(
-    id="grad.key-norm-uniform",
-    title="E||dS/dW^K||^2 at W^K = 0 (uniform attention), fixed X",
-    kind="exact",
-    section=PAPER_GRAD,
-    statement="E_{W^Q,W^V} ||dS/dW^K||_F^2 = sigma_q^2 sigma_v^2 d_v ||X||_F^2 ||X^T P X||_F^2/n^2",
-    assumptions=("W^K = 0 so A = J/n", "tau = 1/sqrt(d_k)", "X X^T = s d ((1-rho) I + rho J)"),
-    params=params(n=4, d=8, d_k=4, d_v=4, sigma_q=1.0, sigma_v=1.0, rho=0.5, s=1.0),
-    constraints=(n_at_most_d,),
-    derive=lambda: _derived(th.query_norm_uniform("key")),
-    estimator=_norm_estimator("key"),
-)
+
+QUERY_NORM = _norm_claim("query")
+KEY_NORM = _norm_claim("key")
 
 
 # --- 4. ratio, Gaussian tokens and trends -------------------------------------------
