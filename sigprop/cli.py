@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="quick", choices=tuple(BUDGETS),
                    help="budget of the Monte Carlo checks (default quick)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+
+    p = sub.add_parser("figures", help="draw theory curves beside Monte Carlo points (PNG)")
+    p.add_argument("--out", default="docs/figures", metavar="DIR",
+                   help="output directory (default docs/figures/)")
+    p.add_argument("--budget", default="standard", choices=("quick", "standard"),
+                   help="Monte Carlo samples per point (default standard)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     return parser
 
 
@@ -232,8 +239,36 @@ def cmd_derive(args, console: Console) -> int:
     return EXIT_FAILED if unsettled else EXIT_OK
 
 
+def cmd_figures(args, console: Console) -> int:
+    """Four PNGs (theory curves, Monte Carlo points +- 2 se) and summary.md."""
+    from rich.progress import Progress
+
+    try:
+        from sigprop.figures import STAGES, make_figures
+    except ImportError as exc:
+        raise UsageError(f"sigprop figures needs matplotlib ({exc}); install it with "
+                         "pip install -e '.[figures]'") from None
+    out = _output_dir(args.out)
+    t0 = time.perf_counter()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("figures", total=len(STAGES))
+
+        def progress(done: int, stage: str) -> None:
+            bar.update(task, completed=done, description=f"figures: {stage}")
+
+        try:
+            written = make_figures(out, budget=args.budget, seed=args.seed, progress=progress)
+        except OSError as exc:
+            raise UsageError(f"cannot write to output directory {args.out}: "
+                             f"{exc.strerror or exc}") from None
+    console.print(f"wrote {', '.join(p.name for p in written)} to {out} "
+                  f"in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable] = {"list": cmd_list, "verify": cmd_verify, "check": cmd_check,
-                                 "calibrate": cmd_calibrate, "derive": cmd_derive}
+                                 "calibrate": cmd_calibrate, "derive": cmd_derive,
+                                 "figures": cmd_figures}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
