@@ -6,6 +6,15 @@ Exit codes: 0 every check passed; 1 a check failed or was inconclusive;
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (the BLAS threading must be chosen before NumPy is imported)
+import os
+
+# The claims multiply many small matrices; on a small shared machine a
+# multithreaded BLAS is several times slower for them than one thread
+# (benchmarks/README.md). Respect an explicit setting, default to one thread.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import sys
 import time
