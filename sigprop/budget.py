@@ -33,9 +33,9 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "quick": Budget("quick", detect=0.10, power=0.95, margin_scale=2.5, pilot=400,
                     max_samples=200_000, identity_draws=4),
-    "standard": Budget("standard", detect=0.03, power=0.95, margin_scale=1.0, pilot=1_000,
+    "standard": Budget("standard", detect=0.03, power=0.99, margin_scale=1.0, pilot=2_000,
                        max_samples=2_000_000, identity_draws=16),
-    "thorough": Budget("thorough", detect=0.01, power=0.99, margin_scale=0.5, pilot=4_000,
+    "thorough": Budget("thorough", detect=0.01, power=0.999, margin_scale=0.5, pilot=8_000,
                        max_samples=40_000_000, identity_draws=64),
 }
 
