@@ -173,7 +173,8 @@ def cmd_check(args, console: Console) -> int:
 
     claim = registry.get(args.claim)
     params = _params_for([claim], args.params)[0]
-    outcome = check_formula(claim, args.expr, params, budget=args.budget, seed=args.seed)
+    with console.status(f"checking your formula for {claim.id} (symbolic, scan, Monte Carlo)"):
+        outcome = check_formula(claim, args.expr, params, budget=args.budget, seed=args.seed)
     if args.json:
         import json
 
