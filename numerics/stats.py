@@ -297,3 +297,14 @@ def extrapolate_to_zero(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: 
     w, v, s = _check_series("xs", xs, values, ses)
     fit = _fit_line(w ** (-rate), v, s)
     return Estimate(fit.intercept, fit.intercept_se, w.size)
+
+
+def extrapolation_gof(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float) -> float:
+    """Chi-square goodness-of-fit p-value of the fit ``value = a + b x^(-rate)``
+    behind :func:`extrapolate_to_zero` (dof = number of widths - 2; 1.0 when
+    there are no degrees of freedom left). A small p-value says the discrepancy
+    does not shrink at the predicted rate."""
+    rate = check_positive("rate", rate)
+    w, v, s = _check_series("xs", xs, values, ses)
+    fit = _fit_line(w ** (-rate), v, s)
+    return float(stats.chi2.sf(fit.chi2, fit.dof)) if fit.dof > 0 else 1.0

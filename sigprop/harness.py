@@ -33,6 +33,7 @@ from numerics.estimators import Estimate
 from numerics.stats import (
     confidence_interval,
     extrapolate_to_zero,
+    extrapolation_gof,
     holm,
     samples_for_relative_precision,
     samples_to_detect,
@@ -190,7 +191,7 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
         rows.append({ladder.param: w, "theory": theory, "estimate": est.mean, "se": est.se,
                      "rel_discrepancy": rel, "rel_se": rel_se})
     limit = extrapolate_to_zero(widths, disc, ses, ladder.rate)
-    gof = _goodness_of_fit(widths, disc, ses, ladder.rate, limit.mean)
+    gof = extrapolation_gof(widths, disc, ses, ladder.rate)
     margin = claim.margin * budget.margin_scale
     p_limit = z_test(limit, 0.0)
     shifted = Estimate(mean=1.0 + limit.mean, se=limit.se, n=limit.n, dof=limit.dof)
@@ -203,19 +204,6 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
                 se=rows[-1]["se"], n=total), margin=margin,
                 p_fail=min(1.0, 2 * min(p_limit, gof)), p_equiv=p_equiv, needed=None,
                 detail=detail, rows=tuple(rows))
-
-
-def _goodness_of_fit(xs: Sequence[float], ys: Sequence[float], ses: Sequence[float],
-                     rate: float, intercept: float) -> float:
-    """Chi-square p-value of the weighted fit y = c0 + c1 x^-rate (dof = len - 2)."""
-    x = np.asarray(xs, float) ** (-rate)
-    y, w = np.asarray(ys, float), 1.0 / np.asarray(ses, float) ** 2
-    if len(x) <= 2:
-        return 1.0
-    design = np.stack([np.ones_like(x), x], axis=1)
-    coef = np.linalg.lstsq(design * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0]
-    chi2 = float(np.sum(w * (y - design @ coef) ** 2))
-    return float(sps.chi2.sf(chi2, len(x) - 2))
 
 
 def _trend(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:

@@ -401,3 +401,15 @@ def test_bad_input_raises_one_line_value_error(call, match: str) -> None:
     with pytest.raises(ValueError, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_extrapolation_gof_flags_a_wrong_rate() -> None:
+    from numerics.stats import extrapolation_gof
+
+    widths = np.array([16.0, 32.0, 64.0, 128.0, 256.0])
+    ses = np.full(widths.size, 1e-3)
+    right = 0.02 + 3.0 / widths  # shrinks at rate 1, no noise
+    wrong = 0.02 + 30.0 / widths**2  # shrinks at rate 2
+    assert extrapolation_gof(widths, right, ses, rate=1.0) > 0.99
+    # chi2 of the rate-1 fit to rate-2 data is huge at these ses: p far below any level
+    assert extrapolation_gof(widths, wrong, ses, rate=1.0) < 1e-12
