@@ -40,17 +40,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _seed(text: str) -> int:
+    """--seed: an integer >= 0 (argparse reports the ValueError as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
                    help="how hard to try (sample sizes follow from a power calculation)")
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
     p.add_argument("--params", default="", metavar="k=v,...",
                    help="parameter values, e.g. n=8,d=32,rho=0.5")
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sigprop", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="sigprop", description="Derive moments of transformers at "
+                     "initialization (SymPy) and verify them against Monte Carlo (NumPy).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list the registered claims")
@@ -79,14 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output directory (default derivations/)")
     p.add_argument("--budget", default="quick", choices=tuple(BUDGETS),
                    help="budget of the Monte Carlo checks (default quick)")
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
 
     p = sub.add_parser("figures", help="draw theory curves beside Monte Carlo points (PNG)")
     p.add_argument("--out", default="docs/figures", metavar="DIR",
                    help="output directory (default docs/figures/)")
     p.add_argument("--budget", default="standard", choices=("quick", "standard"),
                    help="Monte Carlo samples per point (default standard)")
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
     return parser
 
 
