@@ -191,3 +191,17 @@ def last_layer_query_norm_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
         return layer_jacobian_norms(arch, w, cache).query[:, -1, 0]
 
     return sample
+
+
+def gram_entry_sampler(arch: Architecture, x: np.ndarray, entry: str) -> Sampler:
+    """Mean diagonal (``entry='diagonal'``) or mean off-diagonal (``'off-diagonal'``)
+    entry of the output Gram Y Y^T of a random stack at fixed input X."""
+    columns = {"diagonal": 0, "off-diagonal": 1}
+    if entry not in columns:
+        raise ValueError(f"entry must be diagonal or off-diagonal, got {entry!r}")
+    inner, column = stack_sampler(arch, x, "gram"), columns[entry]
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        return inner(start, count, seed)[:, column]
+
+    return sample

@@ -20,6 +20,7 @@ from numerics.inputs import gram_matched_tokens
 from numerics.montecarlo import mean_estimate, ratio_estimate
 from numerics.quantities import (
     gram_difference_sampler,
+    gram_entry_sampler,
     last_layer_query_norm_sampler,
     stack_sampler,
 )
@@ -65,10 +66,10 @@ def _gram_update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
     return diag, off, _steps(derivation)
 
 
-def _gram_entry_estimator(column: int):
+def _gram_entry_estimator(entry: str):
     def estimate(p: Point, samples: int, seed: int) -> Estimate:
-        sampler = stack_sampler(_stack(p, "none", 1), _x(p), "gram")
-        return mean_estimate(lambda a, b, c: sampler(a, b, c)[:, column], samples, seed)
+        sampler = gram_entry_sampler(_stack(p, "none", 1), _x(p), entry)
+        return mean_estimate(sampler, samples, seed)
 
     return estimate
 
@@ -84,7 +85,7 @@ GRAM_OFF = Claim(
     statement="E[Z Z^T | X] = G + alpha_1^2 sigma_v^2 d gbar J, gbar = 1^T G 1 / n^2",
     assumptions=GRAM_ASSUMPTIONS, params=GRAM_PARAMS, constraints=(n_at_most_d,),
     derive=lambda: Derived(_gram_update()[1], _gram_update()[2]),
-    estimator=_gram_entry_estimator(1),
+    estimator=_gram_entry_estimator("off-diagonal"),
 )
 
 GRAM_DIAG = Claim(
@@ -94,7 +95,7 @@ GRAM_DIAG = Claim(
     statement="E[Z Z^T]_kk = G_kk + alpha_1^2 sigma_v^2 d gbar; G_kk - G_kk' is unchanged",
     assumptions=GRAM_ASSUMPTIONS, params=GRAM_PARAMS, constraints=(n_at_most_d,),
     derive=lambda: Derived(_gram_update()[0], _gram_update()[2]),
-    estimator=_gram_entry_estimator(0),
+    estimator=_gram_entry_estimator("diagonal"),
 )
 
 

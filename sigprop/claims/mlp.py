@@ -17,7 +17,7 @@ from architecture.spec import Architecture
 from numerics.estimators import Estimate
 from numerics.inputs import gram_matched_tokens
 from numerics.montecarlo import mean_estimate
-from numerics.quantities import stack_sampler
+from numerics.quantities import gram_entry_sampler
 from sigprop.claim import Claim, Derived, Step
 from sigprop.claims.common import n_at_most_d, params, symbol
 from sigprop.params import Point
@@ -45,7 +45,7 @@ def _update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
     return diag, off, steps
 
 
-def _estimator(column: int):
+def _estimator(entry: str):
     def estimate(p: Point, samples: int, seed: int) -> Estimate:
         d = int(p["d"])
         arch = Architecture(n=int(p["n"]), d=d, d_k=1, d_v=d, d_ff=int(p["d_ff"]), depth=1,
@@ -53,8 +53,7 @@ def _estimator(column: int):
                             alpha_2=p["alpha_2"], sigma_1=p["sigma_1"], sigma_2=p["sigma_2"],
                             sigma_q=0.0, sigma_k=0.0, sigma_v=0.0)
         x = gram_matched_tokens(int(p["n"]), d, p["rho"], p["s"])
-        sampler = stack_sampler(arch, x, "gram")
-        return mean_estimate(lambda a, b, c: sampler(a, b, c)[:, column], samples, seed)
+        return mean_estimate(gram_entry_sampler(arch, x, entry), samples, seed)
 
     return estimate
 
@@ -71,7 +70,7 @@ RELU_KERNEL = Claim(
     statement=("E[YY^T|Z]_kk' = G_kk' + alpha_2^2 sigma_2^2 d d_ff sigma_1^2 "
                "kappa(G_kk, G_k'k', G_kk')"),
     assumptions=ASSUMPTIONS, params=MLP_PARAMS, constraints=(n_at_most_d,),
-    derive=lambda: Derived(_update()[1], _update()[2]), estimator=_estimator(1),
+    derive=lambda: Derived(_update()[1], _update()[2]), estimator=_estimator("off-diagonal"),
     notes="kappa(q1, q2, c) = sqrt(q1 q2)(sin t + (pi - t) cos t)/(2 pi), cos t = c/sqrt(q1 q2);"
           " checked against mpmath quadrature to 1e-12 in tests/test_theory_kernels.py.",
 )
@@ -82,7 +81,7 @@ RELU_KERNEL_DIAG = Claim(
     kind="exact", section=PAPER,
     statement="E[YY^T|Z]_kk = G_kk + alpha_2^2 sigma_2^2 d d_ff sigma_1^2 G_kk / 2",
     assumptions=ASSUMPTIONS, params=MLP_PARAMS, constraints=(n_at_most_d,),
-    derive=lambda: Derived(_update()[0], _update()[2]), estimator=_estimator(0),
+    derive=lambda: Derived(_update()[0], _update()[2]), estimator=_estimator("diagonal"),
 )
 
 CLAIMS = (RELU_KERNEL, RELU_KERNEL_DIAG)
