@@ -195,29 +195,25 @@ def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class _LineFit:
-    """Weighted least-squares line ``y = intercept + slope x`` with known sd of each y."""
+class _ExpansionFit:
+    """Weighted fit ``y = c_0 + c_1 u + ... + c_k u^k`` with known sd of each y."""
 
-    intercept: float
-    slope: float
-    intercept_se: float
-    slope_se: float
+    coef: NDArray[np.float64]
+    cov: NDArray[np.float64]
     chi2: float
     dof: int
 
 
-def _fit_line(x: NDArray[np.float64], y: NDArray[np.float64], sd: NDArray[np.float64]) -> _LineFit:
-    """Fit with weights ``1 / sd^2``; coefficient covariance ``(A^T W A)^-1`` (sd known)."""
-    design = np.column_stack([np.ones_like(x), x]) / sd[:, None]
+def _fit_expansion(u: NDArray[np.float64], y: NDArray[np.float64], sd: NDArray[np.float64],
+                   terms: int) -> _ExpansionFit:
+    """Least squares with weights ``1 / sd^2``; coefficient covariance ``(A^T W A)^-1``."""
+    design = np.vander(u, terms + 1, increasing=True) / sd[:, None]
     target = y / sd
     q, r = np.linalg.qr(design)
     coef = np.linalg.solve(r, q.T @ target)
     r_inv = np.linalg.inv(r)
-    cov = r_inv @ r_inv.T
     chi2 = float(np.sum((target - design @ coef) ** 2))
-    return _LineFit(
-        float(coef[0]), float(coef[1]), math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1]), chi2, x.size - 2
-    )
+    return _ExpansionFit(coef, r_inv @ r_inv.T, chi2, u.size - terms - 1)
 
 
 def _check_series(
@@ -278,33 +274,56 @@ def fit_power_law(widths: ArrayLike, values: ArrayLike, ses: ArrayLike) -> Power
     w, v, s = _check_series("widths", widths, values, ses)
     if np.any(v == 0):
         raise ValueError("values must be nonzero for a power-law fit, got a 0")
-    fit = _fit_line(np.log(w), np.log(np.abs(v)), s / np.abs(v))
+    fit = _fit_expansion(np.log(w), np.log(np.abs(v)), s / np.abs(v), terms=1)
     gof = float(stats.chi2.sf(fit.chi2, fit.dof))
-    return PowerLawFit(
-        fit.slope, fit.slope_se, fit.intercept, fit.intercept_se, fit.chi2, fit.dof, gof, w.size
-    )
+    se = np.sqrt(np.diag(fit.cov))
+    return PowerLawFit(float(fit.coef[1]), float(se[1]), float(fit.coef[0]), float(se[0]),
+                       fit.chi2, fit.dof, gof, w.size)
 
 
-def extrapolate_to_zero(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float) -> Estimate:
-    """Infinite-width limit of ``values`` by the weighted fit ``value = a + b x^(-rate)``.
+def _expansion_series(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float,
+                      terms: int) -> _ExpansionFit:
+    rate = check_positive("rate", rate)
+    terms = check_positive_int("terms", terms)
+    w, v, s = _check_series("xs", xs, values, ses)
+    if np.unique(w).size <= terms:
+        raise ValueError(f"xs must hold at least terms + 1 = {terms + 1} distinct widths, "
+                         f"got {np.unique(w).size}")
+    return _fit_expansion(w ** (-rate), v, s, terms)
+
+
+def extrapolate_to_zero(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float,
+                        terms: int = 1) -> Estimate:
+    """Infinite-width limit of ``values`` by the weighted fit of the expansion
+
+        value = a + b_1 x^(-rate) + b_2 x^(-2 rate) + ... + b_terms x^(-terms rate).
 
     Returns ``a`` as an :class:`Estimate` with ``n`` = number of widths and
     ``dof = None``: the ses are taken as known, so ``se(a)`` comes from
     ``(A^T W A)^-1`` (normal). ``rate`` > 0 is the predicted rate at which the
-    discrepancy shrinks.
+    discrepancy shrinks; ``terms`` is how many orders of the expansion the
+    ladder must resolve (a one-term fit to data with a large second-order
+    part gives a biased intercept).
     """
-    rate = check_positive("rate", rate)
-    w, v, s = _check_series("xs", xs, values, ses)
-    fit = _fit_line(w ** (-rate), v, s)
-    return Estimate(fit.intercept, fit.intercept_se, w.size)
+    fit = _expansion_series(xs, values, ses, rate, terms)
+    return Estimate(float(fit.coef[0]), math.sqrt(fit.cov[0, 0]), len(fit.coef) + fit.dof)
 
 
-def extrapolation_gof(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float) -> float:
-    """Chi-square goodness-of-fit p-value of the fit ``value = a + b x^(-rate)``
-    behind :func:`extrapolate_to_zero` (dof = number of widths - 2; 1.0 when
+def extrapolation_gof(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: float,
+                      terms: int = 1) -> float:
+    """Chi-square goodness-of-fit p-value of the fit behind
+    :func:`extrapolate_to_zero` (dof = number of widths - terms - 1; 1.0 when
     there are no degrees of freedom left). A small p-value says the discrepancy
-    does not shrink at the predicted rate."""
-    rate = check_positive("rate", rate)
-    w, v, s = _check_series("xs", xs, values, ses)
-    fit = _fit_line(w ** (-rate), v, s)
+    does not shrink like the expansion in x^(-rate) says."""
+    fit = _expansion_series(xs, values, ses, rate, terms)
     return float(stats.chi2.sf(fit.chi2, fit.dof)) if fit.dof > 0 else 1.0
+
+
+def extrapolation_se_factor(xs: ArrayLike, rate: float, terms: int = 1) -> float:
+    """se of the extrapolated limit per unit se of each point, when every
+    point has the same se: sqrt([(A^T A)^-1]_00) for the design of
+    :func:`extrapolate_to_zero`. A ladder planned for a limit of se sigma
+    needs each point at se sigma / factor."""
+    xs = as_sample_array("xs", xs)
+    fit = _expansion_series(xs, np.zeros(xs.size), np.ones(xs.size), rate, terms)
+    return math.sqrt(fit.cov[0, 0])

@@ -360,6 +360,43 @@ def test_extrapolate_to_zero_ci_covers_at_the_nominal_rate() -> None:
     assert lo <= covered <= hi
 
 
+def test_two_term_expansion_removes_the_bias_a_one_term_fit_keeps() -> None:
+    # discrepancy c1/d + c2/d^2 with a limit of exactly 0 (the Post-LN ladder's shape)
+    widths = np.array([16.0, 32.0, 64.0, 128.0])
+    values = 2.7 / widths + 6.6 / widths**2
+    ses = np.full(4, 1e-3)
+    one = extrapolate_to_zero(widths, values, ses, rate=1.0)
+    two = extrapolate_to_zero(widths, values, ses, rate=1.0, terms=2)
+    assert one.mean < -0.004  # biased by the second-order part
+    assert abs(two.mean) < 1e-12
+    assert two.se > one.se
+
+
+def test_two_term_ci_covers_at_the_nominal_rate() -> None:
+    rng = np.random.default_rng(162)
+    reps, limit = 5_000, -0.03
+    ses = np.array([0.02, 0.01, 0.01, 0.005, 0.005])
+    truth = limit + 2.0 / WIDTHS + 40.0 / WIDTHS**2
+    covered = 0
+    for values in truth + ses * rng.normal(size=(reps, WIDTHS.size)):
+        lo, hi = confidence_interval(extrapolate_to_zero(WIDTHS, values, ses, 1.0, terms=2), 0.95)
+        covered += lo <= limit <= hi
+    lo, hi = accept_region(reps, 0.95)
+    assert lo <= covered <= hi
+
+
+def test_se_factor_is_the_se_of_the_limit_for_unit_point_ses() -> None:
+    from numerics.stats import extrapolation_se_factor
+
+    widths = np.array([16.0, 32.0, 64.0, 128.0])
+    for terms in (1, 2):
+        factor = extrapolation_se_factor(widths, 1.0, terms)
+        est = extrapolate_to_zero(widths, np.zeros(4), np.full(4, 0.01), 1.0, terms)
+        assert est.se == pytest.approx(0.01 * factor, rel=1e-12)
+    # resolving a second order costs precision: the limit's se grows
+    assert extrapolation_se_factor(widths, 1.0, 2) > extrapolation_se_factor(widths, 1.0, 1)
+
+
 # ---------------------------------------------------------------- bad input
 
 EST = Estimate(1.0, 0.1, 10)
@@ -395,6 +432,10 @@ EST = Estimate(1.0, 0.1, 10)
         (lambda: fit_power_law(np.ones(5), np.ones(5), np.ones(5)), "2 distinct values"),
         (lambda: extrapolate_to_zero(WIDTHS, np.ones(5), np.ones(5), 0.0), "rate must be > 0"),
         (lambda: extrapolate_to_zero(WIDTHS, [1, 1, 1, np.inf, 1], np.ones(5), 1), "values must"),
+        (lambda: extrapolate_to_zero(WIDTHS, np.ones(5), np.ones(5), 1, terms=0),
+         "terms must be an integer >= 1"),
+        (lambda: extrapolate_to_zero(WIDTHS[:3], np.ones(3), np.ones(3), 1, terms=3),
+         "at least terms"),
     ],
 )
 def test_bad_input_raises_one_line_value_error(call, match: str) -> None:
