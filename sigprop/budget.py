@@ -5,7 +5,8 @@ A budget fixes what a run must be able to see, not a sample count:
 probability ``power`` at the family-wise level, and ``margin_scale`` scales
 each claim's equivalence margin delta. The sample size of every exact check
 then follows from a pilot estimate of the per-sample coefficient of
-variation cv = sd/|theory|:
+variation cv = sd/|pilot mean| (the theory value is never consulted, so the
+measurement is blind to the claim it is compared with):
 
     N_detect = ((z_{1-alpha_fw/(2m)} + z_power) * cv / detect)^2
     N_equiv  = ((z_{1-alpha_eq} + z_{1-(1-power)/2}) * cv / delta)^2

@@ -47,9 +47,13 @@ class Derived:
     evaluator: Callable[[sp.Expr, Point], float] | None = None
 
     def evaluate(self, point: Point) -> float:
+        return self.evaluate_expr(self.expr, point)
+
+    def evaluate_expr(self, expr: sp.Expr, point: Point) -> float:
+        """``expr`` evaluated at ``point`` the way this derivation evaluates its own."""
         if self.evaluator is not None:
-            return float(self.evaluator(self.expr, point))
-        return substitute(self.expr, point)
+            return float(self.evaluator(expr, point))
+        return substitute(expr, point)
 
     def with_expr(self, expr: sp.Expr) -> Derived:
         return dataclasses.replace(self, expr=expr)
@@ -71,15 +75,19 @@ ResidualFn = Callable[[Point, int, int], np.ndarray]
 @dataclass(frozen=True)
 class Ladder:
     """Asymptotic check: widths of parameter ``param`` at which the relative
-    discrepancy (estimate - theory)/theory is measured; it must shrink like
-    width**(-rate) and extrapolate to zero. ``hold`` maps (point, width) to the
-    point at that width when other parameters must move with it (e.g. sigma_v
-    scaled to keep alpha_1^2 sigma_v^2 d fixed); by default only ``param`` changes."""
+    discrepancy (estimate - theory)/theory is measured; it must follow the
+    expansion c_0 + c_1 w^-rate + ... + c_terms w^-(terms rate) and extrapolate
+    to c_0 = 0. ``terms`` is the number of orders the ladder must resolve: 1
+    unless the second order is large at the narrowest rung (then a one-term
+    fit leaves a bias in c_0). ``hold`` maps (point, width) to the point at
+    that width when other parameters must move with it (e.g. sigma_v scaled to
+    keep alpha_1^2 sigma_v^2 d fixed); by default only ``param`` changes."""
 
     param: str
     widths: tuple[int, ...]
     rate: float
     hold: Callable[[Point, int], dict] | None = None
+    terms: int = 1
 
     def at(self, point: Point, width: int) -> dict:
         return self.hold(point, width) if self.hold else {**point, self.param: width}

@@ -34,6 +34,7 @@ from numerics.stats import (
     confidence_interval,
     extrapolate_to_zero,
     extrapolation_gof,
+    extrapolation_se_factor,
     holm,
     samples_for_relative_precision,
     samples_to_detect,
@@ -117,17 +118,28 @@ def pooled(a: Estimate, b: Estimate) -> Estimate:
 
 
 def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
-             theory: float, stage: int) -> Estimate:
-    """Pilot run, power calculation, then an independent main run."""
+             stage: int, inflation: float = 1.0) -> Estimate:
+    """Pilot run, power calculation, then an independent main run.
+
+    ``inflation`` is how much larger than this estimate's relative se the se
+    of the tested quantity will be (the extrapolated limit of a ladder); the
+    run is planned for the tested quantity, cv * inflation.
+
+    The measurement is blind: the sample size comes from the pilot alone
+    (cv = sd / |pilot mean|), never from the theory value, so the Monte Carlo
+    result at (claim, point, budget, seed) is the same whatever theory it is
+    compared with. A wrong theory cannot buy itself a smaller or larger run,
+    and calibration can compare a planted mistake with the correct theory on
+    the very same draws."""
     pilot = claim.estimate(point, budget.pilot, check_seed(seed, claim.id, stage))
     sd = pilot.se * math.sqrt(pilot.n)
     if sd == 0.0:
         return pilot
-    scale = abs(theory) if theory != 0.0 else abs(pilot.mean)
+    scale = abs(pilot.mean)
     cv = sd / scale if scale > 0 else math.inf
     if not math.isfinite(cv):
         return pilot
-    n = planned_samples(cv, claim, budget, family_size)
+    n = planned_samples(cv * inflation, claim, budget, family_size)
     return claim.estimate(point, n, check_seed(seed, claim.id, stage + 1))
 
 
@@ -136,7 +148,7 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     inconclusive (the pilot under-estimated the spread, as heavy tails do).
     The fail test is then Bonferroni-corrected over the two looks."""
     theory = claim.theory(point)
-    est = _measure(claim, point, budget, seed, family_size, theory, stage=0)
+    est = _measure(claim, point, budget, seed, family_size, stage=0)
     margin = claim.margin * budget.margin_scale
     if est.se == 0.0:
         close = abs(est.mean - theory) <= claim.tolerance * max(1.0, abs(theory))
@@ -178,11 +190,14 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     assert ladder is not None
     widths, disc, ses, rows = [], [], [], []
     total = 0
+    # every rung is planned at the relative se that gives the extrapolated limit the
+    # budget's power; the verdict is two tests (limit, goodness of fit), Bonferroni
+    inflation = extrapolation_se_factor(ladder.widths, ladder.rate, ladder.terms)
     for i, w in enumerate(ladder.widths):
         pw = claim.point(ladder.at(point, w))
         theory = claim.theory(pw)
-        est = _measure(claim, pw, budget, seed, family_size * len(ladder.widths), theory,
-                       stage=2 * i)
+        est = _measure(claim, pw, budget, seed, 2 * family_size, stage=2 * i,
+                       inflation=inflation)
         total += est.n
         rel, rel_se = est.mean / theory - 1.0, est.se / abs(theory)
         widths.append(w)
@@ -190,15 +205,17 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
         ses.append(max(rel_se, 1e-15))
         rows.append({ladder.param: w, "theory": theory, "estimate": est.mean, "se": est.se,
                      "rel_discrepancy": rel, "rel_se": rel_se})
-    limit = extrapolate_to_zero(widths, disc, ses, ladder.rate)
-    gof = extrapolation_gof(widths, disc, ses, ladder.rate)
+    limit = extrapolate_to_zero(widths, disc, ses, ladder.rate, ladder.terms)
+    gof = extrapolation_gof(widths, disc, ses, ladder.rate, ladder.terms)
     margin = claim.margin * budget.margin_scale
     p_limit = z_test(limit, 0.0)
     shifted = Estimate(mean=1.0 + limit.mean, se=limit.se, n=limit.n, dof=limit.dof)
     p_equiv = tost_relative(shifted, 1.0, margin)
+    expansion = " + ".join(["c0"] + [f"c{k} {ladder.param}^-{k * ladder.rate:g}"
+                                      for k in range(1, ladder.terms + 1)])
     detail = (f"relative discrepancy extrapolated to {ladder.param} -> inf with rate "
               f"{ladder.param}^-{ladder.rate:g}: {limit.mean:+.2e} +- {limit.se:.1e}; "
-              f"fit of c0 + c1 {ladder.param}^-{ladder.rate:g}: chi2 p = {gof:.3g}")
+              f"fit of {expansion}: chi2 p = {gof:.3g}")
     # reported estimate: the widest rung's theory times the extrapolated (1 + discrepancy),
     # so the table's relative error is the infinite-width discrepancy the verdict is about
     theory = rows[-1]["theory"]
@@ -216,7 +233,7 @@ def _trend(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     for i, v in enumerate(trend.values):
         pv = claim.point({**point, trend.param: v})
         theory = claim.theory(pv)
-        est = _measure(claim, pv, budget, seed, family_size * len(trend.values), theory,
+        est = _measure(claim, pv, budget, seed, family_size * len(trend.values),
                        stage=2 * i)
         ests.append(est)
         rows.append({trend.param: v, "theory": theory, "estimate": est.mean, "se": est.se})

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+import sympy as sp
+
+from numerics.estimators import Estimate
 from sigprop import registry
-from sigprop.calibrate import calibrate
-from sigprop.mutations import CLASSES, plant
+from sigprop.calibrate import Rate, calibrate
+from sigprop.claim import Claim, Derived, Ladder
+from sigprop.claims.common import params
+from sigprop.harness import verify_claim
+from sigprop.mutations import CLASSES, check_points, plant
 
 
 def test_each_mutation_class_applies_to_the_ratio_claim() -> None:
@@ -30,3 +37,63 @@ def test_calibration_machinery_on_one_claim() -> None:
     assert detected["coefficient"].runs == 2
     assert detected["coefficient"].hits == 2
     assert report.as_dict()["budget"] == "standard"
+
+
+def _fading_claim() -> Claim:
+    """An asymptotic toy: theory 1 + 1/d, estimates exactly equal to it."""
+    d = sp.Symbol("d", positive=True)
+    return Claim(
+        id="toy.fading", title="toy", kind="asymptotic", section="test", statement="1 + 1/d",
+        assumptions=(), params=params(d=16), derive=lambda: Derived(1 + 1 / d),
+        estimator=lambda p, n, s: Estimate(mean=1 + 1 / p["d"], se=1e-3, n=n),
+        ladder=Ladder("d", (16, 32, 64, 128), rate=1.0),
+    )
+
+
+def test_mistake_that_fades_with_width_is_not_counted_as_one_the_limit_shows() -> None:
+    # dropping 1/d changes the value by 1/17 = 5.9% at d = 16 but 0.8% at d = 128,
+    # and nothing at all in the limit the asymptotic check is about: the smallest
+    # visible mistake is then dropping the 1 (effect d/(d+1), smallest at d = 16)
+    claim = _fading_claim()
+    assert [p["d"] for p in check_points(claim, claim.point())] == [16, 32, 64, 128]
+    chosen = plant(claim, "dropped-term", claim.point(), floor=0.03)
+    assert chosen.description == "dropped term 1"
+    assert chosen.effect == pytest.approx(16 / 17)
+
+
+def test_coefficient_mistake_is_three_percent_of_an_iterated_prediction() -> None:
+    # the Pre-LN theory iterates a derived increment; scaling the increment by 1.03
+    # would move 1 - rho_L by only about 2%, so the planted mistake scales the prediction
+    claim = registry.get("forward.pre-ln-correlation-growth")
+    m = plant(claim, "coefficient", claim.point(), floor=0.03)
+    assert not isinstance(m, str)
+    for p in check_points(claim, claim.point()):
+        assert m.derived.evaluate(p) / claim.derived.evaluate(p) == pytest.approx(1.03, rel=1e-12)
+
+
+def test_measurement_is_blind_to_the_theory() -> None:
+    claim = registry.get("forward.scaled-residual-limit")
+    wrong = plant(claim, "coefficient", claim.point(), floor=0.03)
+    right = verify_claim(claim, seed=7)
+    planted = verify_claim(claim.with_derived(wrong.derived), seed=7)
+    assert right.samples == planted.samples
+    assert [r["estimate"] for r in right.rows] == [r["estimate"] for r in planted.rows]
+    assert right.verdict == "pass" and planted.verdict == "fail"
+
+
+def test_calibration_reuses_the_draws_of_the_correct_theory() -> None:
+    claim = registry.get("forward.scaled-residual-limit")
+    calls = []
+
+    def counting(p, n, s):
+        calls.append((n, s))
+        return claim.estimator(p, n, s)
+
+    report = calibrate([claim.with_estimator(counting)], seeds=1, budget="quick")
+    rungs = len(claim.ladder.widths)
+    assert len(calls) == 2 * rungs  # pilot + main per rung, for the correct theory only
+    detected = report.detection[claim.id]
+    # the quick budget promises 10% errors only, so the 3% coefficient is not planted
+    assert {k for k, v in detected.items() if isinstance(v, Rate)} == {
+        "dropped-term", "wrong-power"}
+    assert all(v.hits == v.runs == 1 for v in detected.values() if isinstance(v, Rate))
