@@ -15,7 +15,7 @@ and each table also shows the share of the time it takes.
 Backends, each (backend, environment, batch) cell in its own subprocess, so
 thread settings and peak memory belong to that cell alone:
   engine          numerics.weights.sample_weights + model.forward/backward
-                  + jacobians.gradient_norms;
+                  (W^Q, W^K, W^V gradients only) + jacobians.gradient_norms;
   torch loop      PyTorch autograd, one network at a time (torch.randn weights);
   torch batched   PyTorch autograd over stacked weights (batched matmul, bmm).
 Environments: "default" (library thread defaults), "1 thread"
@@ -29,8 +29,12 @@ checked once against the engine (small size, batch 4, same weights): the
 gradient norms must agree to 1e-10 relative.
 
 FLOPs per sample are counted from the shapes (matmuls only, 2 flops per
-multiply-add): forward per layer 2nd(2d_k + d_v) + 2n^2(d_k + d_v) + 4nd d_ff,
-i.e. 6nd^2 + 4n^2 d + 4nd d_ff when d_k = d_v = d, backward twice that.
+multiply-add) for the work the answer needs, which is also what autograd
+does when only W^Q, W^K, W^V require gradients: attention forward per layer
+F_att = 2nd(2d_k + d_v) + 2n^2(d_k + d_v), backward 2 F_att (input and
+weight cotangents); MLP forward F_mlp = 4nd d_ff, backward F_mlp (input
+cotangents only: dW^1, dW^2 are not asked for); the first layer needs no
+input cotangent, 2nd(2d_k + d_v) less.  Both backends skip the same work.
 Peak memory is the subprocess's peak resident set size (resource.getrusage
 ru_maxrss), also shown as the growth over the RSS after imports and setup.
 PyTorch is optional (never a package dependency): without it the NumPy
@@ -66,7 +70,8 @@ SIZES = {
     "small": {"n": 8, "d": 32, "d_ff": 128, "depth": 6, "batches": (1, 4, 16, 64, 256)},
     "large": {"n": 32, "d": 128, "d_ff": 512, "depth": 12, "batches": (1, 8, 32)},
 }
-FLOP_FORMULA = "3 L (2nd(2d_k+d_v) + 2n^2(d_k+d_v) + 4nd d_ff)  [= 3 L (6nd^2 + 4n^2 d + 4nd d_ff)]"
+FLOP_FORMULA = ("L (3 F_att + 2 F_mlp) - 2nd(2d_k+d_v), F_att = 2nd(2d_k+d_v) + 2n^2(d_k+d_v), "
+                "F_mlp = 4nd d_ff")
 TORCH_MISSING = ("PyTorch is not installed: the comparison columns and the verdicts that need "
                  "them are left out.  Install the CPU build with `pip install torch==2.13.0` "
                  "(benchmark only; not a dependency of sigprop).")
@@ -89,17 +94,18 @@ def size_architecture(size: str) -> Architecture:
 
 
 def flops_per_sample(arch: Architecture) -> int:
-    """Matmul flops of forward + backward of one network: 3 L (forward flops of one block).
+    """Matmul flops of forward + backward of one network for the Q/K/V gradients.
 
-    One block forward: Q, K, V projections 2nd(2d_k + d_v), logits Q K^T
-    2n^2 d_k, A V 2n^2 d_v, MLP 2nd d_ff twice; backward is taken as twice
-    the forward (two matmuls per forward matmul).
+    Attention: forward F_att (Q, K, V projections, logits, A V), backward
+    2 F_att (one input and one weight cotangent per forward matmul); MLP:
+    forward F_mlp, backward F_mlp (input cotangents only); no input
+    cotangent for the first layer.
     """
     n, d = arch.n, arch.d
-    block = 2 * n * d * (2 * arch.d_k + arch.d_v) + 2 * n * n * (arch.d_k + arch.d_v)
-    if arch.mlp:
-        block += 4 * n * d * arch.d_ff
-    return 3 * arch.depth * block
+    projections = 2 * n * d * (2 * arch.d_k + arch.d_v)
+    attention = projections + 2 * n * n * (arch.d_k + arch.d_v)
+    mlp = 4 * n * d * arch.d_ff if arch.mlp else 0
+    return arch.depth * (3 * attention + 2 * mlp) - projections
 
 
 def normals_per_sample(arch: Architecture) -> int:
@@ -118,7 +124,7 @@ def engine_gradient_norms(
 ) -> dict[str, np.ndarray]:
     """Engine: forward, backward of <Y, C>, and the (B, L) norms of the Q/K/V gradients."""
     _, cache = forward(arch, weights, x)
-    norms = gradient_norms(backward(arch, weights, cache, cotangent))
+    norms = gradient_norms(backward(arch, weights, cache, cotangent, wrt=GRADIENTS))
     return {name: norms[name] for name in GRADIENTS}
 
 

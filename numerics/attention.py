@@ -36,12 +36,13 @@ class AttentionCache:
 
 @dataclass(frozen=True)
 class AttentionGrads:
-    """Cotangents of the input U and of the head weights (zeros for W^Q, W^K if uniform)."""
+    """Cotangents of the input U and of the head weights (zeros for W^Q, W^K if
+    uniform; None for those not asked for)."""
 
-    u: np.ndarray
-    wq: np.ndarray
-    wk: np.ndarray
-    wv: np.ndarray
+    u: np.ndarray | None
+    wq: np.ndarray | None
+    wk: np.ndarray | None
+    wv: np.ndarray | None
 
 
 def _transpose(x: np.ndarray) -> np.ndarray:
@@ -74,18 +75,29 @@ def attention_backward(
     tau: float,
     cache: AttentionCache,
     do: np.ndarray,
+    wrt: frozenset[str] = frozenset({"u", "wq", "wk", "wv"}),
 ) -> AttentionGrads:
-    """Gradients of <O, dO> with respect to U and the weights of every head."""
+    """Gradients of <O, dO> with respect to U and the weights of every head.
+
+    Only the cotangents named in ``wrt`` (of u, wq, wk, wv) are computed; the
+    others are None, and the matmuls that only they need are skipped.
+    """
     ut = _transpose(u)[:, None]
     dv = _transpose(cache.a) @ do
-    dwv = ut @ dv
-    du = (dv @ _transpose(wv)).sum(axis=1)
+    dwv = ut @ dv if "wv" in wrt else None
+    du = (dv @ _transpose(wv)).sum(axis=1) if "u" in wrt else None
     if cache.q is None:
-        return AttentionGrads(du, np.zeros_like(wq), np.zeros_like(wk), dwv)
+        zeros = {name: np.zeros_like(w) if name in wrt else None
+                 for name, w in (("wq", wq), ("wk", wk))}
+        return AttentionGrads(du, zeros["wq"], zeros["wk"], dwv)
+    if not wrt & {"u", "wq", "wk"}:
+        return AttentionGrads(du, None, None, dwv)
     dl = softmax_rows_backward(cache.a, do @ _transpose(cache.v))
     dl *= tau
     dq = dl @ cache.k
     dk = _transpose(dl) @ cache.q
-    du += (dq @ _transpose(wq)).sum(axis=1)
-    du += (dk @ _transpose(wk)).sum(axis=1)
-    return AttentionGrads(du, ut @ dq, ut @ dk, dwv)
+    if du is not None:
+        du += (dq @ _transpose(wq)).sum(axis=1)
+        du += (dk @ _transpose(wk)).sum(axis=1)
+    return AttentionGrads(du, ut @ dq if "wq" in wrt else None,
+                          ut @ dk if "wk" in wrt else None, dwv)

@@ -14,6 +14,7 @@ chain rule through the cached intermediates, in float64.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,8 @@ class Cache:
 
 @dataclass(frozen=True)
 class Grads(Weights):
-    """Gradients of <Y, dY>: one array per weight (shapes as in Weights) and x (B, n, d)."""
+    """Gradients of <Y, dY>: one array per weight (shapes as in Weights) and x (B, n, d);
+    None where the architecture has no such weight or the gradient was not asked for."""
 
     x: np.ndarray | None = None
 
@@ -142,41 +144,68 @@ def _maybe_norm_backward(r: np.ndarray | None, y: np.ndarray, dy: np.ndarray) ->
     return dy if r is None else layer_norm_backward(y, r, dy)
 
 
-def _empty_grads(weights: Weights) -> dict[str, np.ndarray | None]:
-    arrays = {name: getattr(weights, name) for name in WEIGHT_NAMES}
-    return {name: None if a is None else np.empty(a.shape) for name, a in arrays.items()}
+GRADIENT_NAMES = (*WEIGHT_NAMES, "x")
 
 
-def backward(arch: Architecture, weights: Weights, cache: Cache, dy: object) -> Grads:
-    """Analytic gradients of <Y, dY> w.r.t. every weight of every layer and w.r.t. X.
+def _check_wrt(weights: Weights, wrt: Collection[str] | None) -> frozenset[str]:
+    used = {name for name in WEIGHT_NAMES if getattr(weights, name) is not None} | {"x"}
+    if wrt is None:
+        return frozenset(used)
+    wanted = frozenset(wrt)
+    unknown = sorted(wanted - set(GRADIENT_NAMES))
+    if unknown or not wanted:
+        raise ValueError(f"wrt must name some of {', '.join(GRADIENT_NAMES)}, got "
+                         f"{', '.join(map(repr, unknown)) if unknown else 'none'}")
+    return wanted & used
 
-    ``dy`` is the cotangent (B, n, d) (or (n, d), shared).  The x gradient is
-    per network, (B, n, d), also when X was shared.
+
+def backward(arch: Architecture, weights: Weights, cache: Cache, dy: object,
+             wrt: Collection[str] | None = None) -> Grads:
+    """Analytic gradients of <Y, dY> w.r.t. the weights of every layer and w.r.t. X.
+
+    ``dy`` is the cotangent (B, n, d) (or (n, d), shared).  ``wrt`` names the
+    gradients wanted (weights of WEIGHT_NAMES and "x"; default: all the
+    architecture uses); the others are None and the matmuls only they need
+    (dW = U^T dH of an unwanted weight, the input gradient of the first
+    block when x is not wanted) are skipped, as autograd skips leaves that do
+    not require a gradient.  The x gradient is per network, (B, n, d), also
+    when X was shared.
     """
     batch = check_weights(arch, weights)
+    wanted = _check_wrt(weights, wrt)
     grad = np.broadcast_to(np.asarray(dy, dtype=np.float64), (batch, arch.n, arch.d))
-    grads = _empty_grads(weights)
+    grads: dict[str, np.ndarray | None] = {
+        name: np.empty(getattr(weights, name).shape) if name in wanted else None
+        for name in WEIGHT_NAMES}
+    attention_wrt = frozenset({"u"} | (wanted & {"wq", "wk", "wv"}))
     for layer in reversed(range(arch.depth)):
         c = cache.layers[layer]
+        first = layer == 0 and "x" not in wanted
         if arch.mlp:
             grad = _maybe_norm_backward(c.r_y, c.y, grad)
             df = arch.residual_2 * grad
             w1, w2 = weights.w1[:, layer], weights.w2[:, layer]
-            np.matmul(np.swapaxes(c.phi_h, 1, 2), df, out=grads["w2"][:, layer])
+            if grads["w2"] is not None:
+                np.matmul(np.swapaxes(c.phi_h, 1, 2), df, out=grads["w2"][:, layer])
             dh = df @ np.swapaxes(w2, 1, 2)
             dh *= activation_derivative(arch.activation, c.h)
-            np.matmul(np.swapaxes(c.m, 1, 2), dh, out=grads["w1"][:, layer])
+            if grads["w1"] is not None:
+                np.matmul(np.swapaxes(c.m, 1, 2), dh, out=grads["w1"][:, layer])
             grad = grad + _maybe_norm_backward(c.r_m, c.m, dh @ np.swapaxes(w1, 1, 2))
         grad = _maybe_norm_backward(c.r_z, c.z, grad)
         ds = arch.residual_1 * grad
         if arch.uses_output_projection:
-            np.matmul(np.swapaxes(c.o, 1, 2), ds, out=grads["wo"][:, layer])
+            if grads["wo"] is not None:
+                np.matmul(np.swapaxes(c.o, 1, 2), ds, out=grads["wo"][:, layer])
             ds = ds @ np.swapaxes(weights.wo[:, layer], 1, 2)
         do = np.swapaxes(ds.reshape(batch, arch.n, arch.heads, arch.d_v), 1, 2)
         att = attention_backward(c.u, weights.wq[:, layer], weights.wk[:, layer],
-                                 weights.wv[:, layer], arch.tau, c.attention, do)
-        grads["wq"][:, layer] = att.wq
-        grads["wk"][:, layer] = att.wk
-        grads["wv"][:, layer] = att.wv
+                                 weights.wv[:, layer], arch.tau, c.attention, do,
+                                 attention_wrt - {"u"} if first else attention_wrt)
+        for name in ("wq", "wk", "wv"):
+            if grads[name] is not None:
+                grads[name][:, layer] = getattr(att, name)
+        if first:
+            return Grads(**grads, x=None)
         grad = grad + _maybe_norm_backward(c.r_u, c.u, att.u)
     return Grads(**grads, x=np.ascontiguousarray(grad))

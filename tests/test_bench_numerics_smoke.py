@@ -49,7 +49,7 @@ def test_engine_timing_runs_without_torch_and_times_the_right_norms(bench: Modul
     for b in range(batch):
         weights = sample_weights(arch, 1, seed, timing.start + b)
         _, cache = forward(arch, weights, x)
-        grads = backward(arch, weights, cache, cotangent)
+        grads = backward(arch, weights, cache, cotangent)  # every gradient: same norms
         for name in bench.GRADIENTS:
             reference = [np.linalg.norm(getattr(grads, name)[0, layer])
                          for layer in range(arch.depth)]
@@ -57,10 +57,15 @@ def test_engine_timing_runs_without_torch_and_times_the_right_norms(bench: Modul
 
 
 def test_flop_count_matches_the_cost_model(bench: ModuleType) -> None:
-    # Oracle: DESIGN.md's per-layer forward cost 6nd^2 + 4n^2 d + 4nd d_ff (d_k = d_v = d),
-    # backward twice the forward.
+    # Oracle: every matmul the Q/K/V gradients need, listed as (rows, inner, cols),
+    # 2 flops per multiply-add (d_k = d_v = d).
     n, d, d_ff, depth = 5, 7, 11, 3
     arch = bench.architecture(n=n, d=d, d_ff=d_ff, depth=depth)
-    per_layer = 6 * n * d**2 + 4 * n**2 * d + 4 * n * d * d_ff
-    assert bench.flops_per_sample(arch) == 3 * depth * per_layer
+    forward = [(n, d, d)] * 3 + [(n, d, n), (n, n, d), (n, d, d_ff), (n, d_ff, d)]
+    backward = [(n, n, d), (n, d, n), (n, n, d), (n, n, d)]  # dV, dA, dQ, dK
+    backward += [(d, n, d)] * 3 + [(n, d, d_ff), (n, d_ff, d)]  # dW^Q,K,V; MLP inputs
+    input_cotangent = [(n, d, d)] * 3  # dU from dQ, dK, dV: not needed in layer 1
+    count = sum(2 * a * b * c for a, b, c in forward + backward + input_cotangent)
+    first = sum(2 * a * b * c for a, b, c in input_cotangent)
+    assert bench.flops_per_sample(arch) == depth * count - first
     assert bench.normals_per_sample(arch) == depth * (3 * d * d + 2 * d * d_ff)

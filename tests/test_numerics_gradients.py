@@ -194,3 +194,29 @@ def test_gradient_norms_are_per_layer_frobenius_norms() -> None:
         array = getattr(grads, name)
         expected = [[np.linalg.norm(array[b, layer]) for layer in range(2)] for b in range(2)]
         np.testing.assert_allclose(values, expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("norm", ["none", "pre", "post"])
+@pytest.mark.parametrize("wanted", [("wq", "wk", "wv"), ("wq",), ("w1", "x"), ("wv", "wo")])
+def test_backward_computes_only_what_is_asked_and_the_same_values(norm: str, wanted) -> None:
+    arch = Architecture(n=3, d=4, d_k=2, d_v=3, d_ff=5, heads=2, depth=3, norm=norm,
+                        activation="gelu")
+    weights = sample_weights(arch, 2, seed=3)
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    cache = forward(arch, weights, x)[1]
+    full = backward(arch, weights, cache, dy)
+    part = backward(arch, weights, cache, dy, wrt=wanted)
+    for name in PARAMS:
+        if name in wanted:
+            np.testing.assert_array_equal(getattr(part, name), getattr(full, name))
+        else:
+            assert getattr(part, name) is None, name
+
+
+def test_backward_refuses_an_unknown_gradient_name() -> None:
+    arch = Architecture(n=3, d=4, d_k=2, d_v=3, d_ff=5, heads=1, depth=1)
+    weights = sample_weights(arch, 1, seed=3)
+    cache = forward(arch, weights, np.ones((3, 4)))[1]
+    with pytest.raises(ValueError, match="wrt must name some of wq, wk, wv, wo, w1, w2, x"):
+        backward(arch, weights, cache, np.ones((3, 4)), wrt=("wq", "w_q"))
