@@ -113,3 +113,18 @@ def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
     args = {"seed": 0, "stream": "s", "start": 0, "count": 2, "segments": [(3, 1.0)]} | kwargs
     with pytest.raises(ValueError, match=message):
         normal_rows(**args)
+
+
+def test_monte_carlo_runs_do_not_depend_on_the_worker_count() -> None:
+    from numerics.montecarlo import run_moments
+    from numerics.quantities import stack_sampler
+
+    arch = Architecture(n=3, d=8, d_k=4, d_v=8, depth=2, norm="post", mlp=False)
+    x = np.random.default_rng(0).standard_normal((3, 8))
+    sampler = stack_sampler(arch, x, "gram")
+    runs = [run_moments(sampler, 1000, 5, chunk=64, workers=w).estimate(1) for w in (1, 2, 3)]
+    means = [r.mean for r in runs]
+    ses = [r.se for r in runs]
+    for mean, se in zip(means[1:], ses[1:], strict=True):
+        np.testing.assert_array_equal(mean, means[0])
+        np.testing.assert_array_equal(se, ses[0])
