@@ -16,6 +16,9 @@ Backends, each (backend, environment, batch) cell in its own subprocess, so
 thread settings and peak memory belong to that cell alone:
   engine          numerics.weights.sample_weights + model.forward/backward
                   (W^Q, W^K, W^V gradients only) + jacobians.gradient_norms;
+  engine threads  the same, the batch split into one part per CPU, each part
+                  sampled and run in its own thread (as numerics.montecarlo
+                  runs chunks): the engine's way of using several cores;
   torch loop      PyTorch autograd, one network at a time (torch.randn weights);
   torch batched   PyTorch autograd over stacked weights (batched matmul, bmm).
 Environments: "default" (library thread defaults), "1 thread"
@@ -54,6 +57,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -196,17 +200,39 @@ def time_engine(
     min_seconds: float = 0.0,
     max_seconds: float = math.inf,
     seed: int = SEED,
+    workers: int = 1,
 ) -> Timing:
-    """Time the engine on fresh networks of ``arch`` (weights drawn from ``seed``)."""
-    x, cotangent = fixed_problem(arch, seed)
+    """Time the engine on fresh networks of ``arch`` (weights drawn from ``seed``).
 
-    def step(start: int) -> tuple[float, dict[str, np.ndarray]]:
+    With ``workers`` > 1 the batch is split into that many consecutive parts,
+    each sampled and run in its own thread (as ``numerics.montecarlo`` runs
+    chunks); the networks, and so the norms, are the same as with one worker.
+    The sampling time is then the thread-seconds spent sampling divided by
+    the number of parts, so its share stays a share of the wall time.
+    """
+    x, cotangent = fixed_problem(arch, seed)
+    parts = max(1, min(workers, batch))
+    pool = ThreadPoolExecutor(max_workers=parts) if parts > 1 else None
+
+    def part(start: int, count: int) -> tuple[float, dict[str, np.ndarray]]:
         t0 = time.perf_counter()
-        weights = sample_weights(arch, batch, seed, start)
+        weights = sample_weights(arch, count, seed, start, workers=1 if pool else None)
         t1 = time.perf_counter()
         return t1 - t0, engine_gradient_norms(arch, weights, x, cotangent)
 
-    return repeat_timed(step, batch, repeats, min_seconds, max_seconds)
+    def step(start: int) -> tuple[float, dict[str, np.ndarray]]:
+        if pool is None:
+            return part(start, batch)
+        bounds = np.linspace(start, start + batch, parts + 1).astype(int)
+        done = list(pool.map(part, bounds[:-1], np.diff(bounds)))
+        norms = {name: np.concatenate([d[1][name] for d in done]) for name in GRADIENTS}
+        return sum(d[0] for d in done) / parts, norms
+
+    try:
+        return repeat_timed(step, batch, repeats, min_seconds, max_seconds)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 # ----------------------------------------------------------------------------- PyTorch side
@@ -333,15 +359,16 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
         return {"gflops": matmul_rate(job["size"], job["repeats"])}
     arch = size_architecture(job["size"])
     torch = None
-    if kind != "engine":
+    if not kind.startswith("engine"):
         import torch
     if kind == "crosscheck":
         return {"worst": cross_check(torch, arch), "threads": torch.get_num_threads(),
                 "version": torch.__version__}
     baseline = peak_rss_mib()
-    if kind == "engine":
+    if kind.startswith("engine"):
         timing = time_engine(arch, job["batch"], job["repeats"], job["min_seconds"],
-                             job["max_seconds"])
+                             job["max_seconds"], workers=os.cpu_count() if kind ==
+                             "engine-threads" else 1)
     else:
         timing = time_torch(torch, arch, job["batch"], kind == "torch-batched",
                             job["repeats"], job["min_seconds"], job["max_seconds"])
@@ -382,7 +409,8 @@ ENVIRONMENTS = {  # every backend runs under each of these process environments
     "1 thread+malloc": {**ONE_THREAD, **KEEP_MEMORY},
 }
 CELL_BUDGET, CELL_BUDGET_QUICK = 30.0, 10.0  # seconds one (backend, batch) cell may take
-KINDS = {"engine": "engine", "torch loop": "torch-loop", "torch batched": "torch-batched"}
+KINDS = {"engine": "engine", "engine threads": "engine-threads", "torch loop": "torch-loop",
+         "torch batched": "torch-batched"}
 
 
 def print_size(size: str, kinds: dict[str, str], quick: bool) -> list[dict]:
@@ -451,7 +479,9 @@ def verdicts(all_rows: dict[str, list[dict]], matmul_gflops: float, have_torch: 
     print("\n== verdicts (each backend at its best batch size and environment)")
     for size, rows in all_rows.items():
         arch = size_architecture(size)
-        engine = best_row(rows, "engine")
+        engine = max((r for label in ("engine", "engine threads")
+                      if (r := best_row(rows, label)) is not None),
+                     key=lambda r: r["best_rate"], default=None)
         loop, bat = best_row(rows, "torch loop"), best_row(rows, "torch batched")
         if engine is None or (have_torch and (loop is None or bat is None)):
             print(f"{size}: no verdict, a backend finished no cell within its budget")
@@ -473,7 +503,7 @@ def verdicts(all_rows: dict[str, list[dict]], matmul_gflops: float, have_torch: 
             print(f"{size}: its target needs PyTorch")
         for text, achieved, required in checks:
             verdict = "PASS" if achieved >= required else "MISS"
-            print(f"{verdict} {text}: engine ({engine['env']}, batch {engine['batch']}) "
+            print(f"{verdict} {text}: {engine['label']} ({engine['env']}, batch {engine['batch']}) "
                   f"{achieved:.1f} vs required {required:.1f}")
             if verdict == "MISS":
                 print(f"     why: {engine_diagnosis(arch, engine)}")
@@ -511,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{check['worst']:.2e} (tolerance {CROSS_CHECK_TOLERANCE:g}): {status}")
     else:
         print(TORCH_MISSING)
-        kinds = {"engine": KINDS["engine"]}
+        kinds = {k: v for k, v in KINDS.items() if v.startswith("engine")}
     print("environments: default = library thread defaults; 1 thread = OPENBLAS/OMP/MKL_NUM_"
           "THREADS=1; +malloc = glibc keeps freed memory (" +
           " ".join(f"{k}={v}" for k, v in KEEP_MEMORY.items()) + ")")

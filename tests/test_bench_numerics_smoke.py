@@ -35,10 +35,13 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return module
 
 
-def test_engine_timing_runs_without_torch_and_times_the_right_norms(bench: ModuleType) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_engine_timing_runs_without_torch_and_times_the_right_norms(
+    bench: ModuleType, workers: int
+) -> None:
     arch = bench.architecture(n=3, d=4, d_ff=5, depth=2)
     batch, seed = 3, 11
-    timing = bench.time_engine(arch, batch, repeats=1, seed=seed)
+    timing = bench.time_engine(arch, batch, repeats=1, seed=seed, workers=workers)
 
     figures = [*timing.seconds, *timing.sampling, timing.best_rate, timing.median_rate]
     assert len(timing.seconds) == 1
