@@ -3,12 +3,15 @@ inconclusive, and Holm treats a run as one family."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
 from numerics.estimators import Estimate
 from sigprop import registry
 from sigprop.budget import Budget
-from sigprop.claim import Derived
+from sigprop.claim import Claim, Derived, Ladder
+from sigprop.claims.common import params
 from sigprop.harness import verify_claim, verify_claims
 
 STARVED = Budget("starved", detect=0.03, power=0.95, margin_scale=1.0, pilot=20,
@@ -67,3 +70,24 @@ def test_holm_family_over_a_run() -> None:
     bad = off_by(registry.get("forward.attention-gram-update-diagonal"), "103/100")
     verdicts = [r.verdict for r in verify_claims([(good, None), (bad, None)], seed=2)]
     assert verdicts == ["pass", "fail"]
+
+
+def _curved_ladder_claim(terms: int):
+    """Theory 2; the estimate at width d is 2 (1 + 3/d + 40/d^2): the limit is right,
+    but the finite-width discrepancy has a large second order."""
+    def estimator(p, n, s):
+        return Estimate(mean=2.0 * (1 + 3 / p["d"] + 40 / p["d"] ** 2), se=2e-3 / n**0.5, n=n)
+
+    claim = Claim(id="toy.curved", title="toy", kind="asymptotic", section="test",
+                  statement="2", assumptions=(), params=params(d=16),
+                  derive=lambda: Derived(sp.Integer(2)), estimator=estimator,
+                  ladder=Ladder("d", (16, 32, 64, 128), rate=1.0))
+    return dataclasses.replace(claim, ladder=dataclasses.replace(claim.ladder, terms=terms))
+
+
+def test_ladder_resolves_the_orders_it_declares() -> None:
+    # one term: the curvature biases the extrapolated limit and the fit is rejected
+    assert verify_claim(_curved_ladder_claim(1), seed=0).verdict == "fail"
+    two = verify_claim(_curved_ladder_claim(2), seed=0)
+    assert two.verdict == "pass" and abs(two.rel_error) < 1e-9
+    assert "c2 d^-2" in two.detail
