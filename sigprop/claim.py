@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 import sympy as sp
-from hypothesis import strategies as st
 
 from numerics.estimators import Estimate
 from sigprop.params import Constraint, Param, Point, resolve_point
@@ -151,11 +150,6 @@ class Claim:
     def estimate(self, params: Mapping[str, object] | None, samples: int, seed: int) -> Estimate:
         """Monte Carlo estimate from the numeric engine at a validated point."""
         return self.estimator(self.point(params), int(samples), int(seed))
-
-    def strategy(self) -> st.SearchStrategy[Point]:
-        """Hypothesis strategy over valid parameter points (constraints filtered)."""
-        base = st.fixed_dictionaries({k: p.strategy() for k, p in self.params.items()})
-        return base.filter(lambda pt: all(c(pt) is None for c in self.constraints))
 
     def with_derived(self, derived: Derived) -> Claim:
         """The same claim with another theory (used for planted mistakes)."""

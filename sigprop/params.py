@@ -1,4 +1,4 @@
-"""Claim parameters: their domains, validation, parsing and hypothesis strategies.
+"""Claim parameters: their domains, validation and parsing.
 
 A parameter point is a plain ``dict[str, int | float]``. Every value a user
 gives (CLI ``--params k=v,...`` or the Python API) is checked against the
@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from hypothesis import strategies as st
-
 Point = dict[str, float]
 
 
@@ -23,8 +21,8 @@ Point = dict[str, float]
 class Param:
     """One parameter with its domain ``[low, high]`` (``low_open`` excludes low).
 
-    ``test_high`` bounds the values hypothesis draws (the domain itself may be
-    unbounded, but a test run must stay cheap).
+    ``test_low``/``test_high`` bound the values that tests and domain scans
+    draw (the domain itself may be much wider, but a test run must stay cheap).
     """
 
     name: str
@@ -66,17 +64,6 @@ class Param:
         if self.high is not None and x > self.high:
             raise ValueError(message)
         return x
-
-    def strategy(self) -> st.SearchStrategy[float]:
-        """Hypothesis strategy over the testable part of the domain."""
-        lo = self.test_low if self.test_low is not None else self.low
-        hi = self.test_high if self.test_high is not None else self.high
-        if lo is None or hi is None:
-            raise ValueError(f"parameter {self.name} needs test_low/test_high for strategies")
-        if self.integer:
-            return st.integers(math.ceil(lo), math.floor(hi))
-        return st.floats(lo, hi, exclude_min=self.low_open and lo == self.low,
-                         allow_nan=False, allow_infinity=False)
 
 
 def _fmt(x: float) -> str:

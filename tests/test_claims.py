@@ -15,6 +15,7 @@ from hypothesis import given, settings
 
 from sigprop import registry, verify_claims
 from sigprop.harness import verify_claim
+from tests.strategies import claim_points
 
 CLAIMS = registry.claims()
 IDS = [c.id for c in CLAIMS]
@@ -25,7 +26,7 @@ EXAMPLES = max(2, settings().max_examples // 8)
 @pytest.mark.parametrize("claim", CLAIMS, ids=IDS)
 def test_theory_is_finite_over_the_domain(claim) -> None:
     @settings(max_examples=4 * EXAMPLES)
-    @given(claim.strategy())
+    @given(claim_points(claim))
     def check(point):
         assert math.isfinite(claim.theory(point))
 
@@ -36,7 +37,7 @@ def test_theory_is_finite_over_the_domain(claim) -> None:
                          ids=[c.id for c in CLAIMS if c.kind != "asymptotic"])
 def test_no_false_fail_at_random_points(claim) -> None:
     @settings(max_examples=EXAMPLES)
-    @given(claim.strategy())
+    @given(claim_points(claim))
     def check(point):
         result = verify_claim(claim, point, budget="quick", seed=1)
         assert result.verdict != "fail", (point, result)
