@@ -29,6 +29,8 @@ from sigprop.budget import BUDGETS
 from sigprop.params import parse_assignments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: most seeds one calibration run takes (each seed verifies every claim and mistake)
+MAX_SEEDS = 1000
 
 
 class UsageError(Exception):
@@ -49,6 +51,24 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {text!r}")
     return value
+
+
+def _timeout(text: str) -> float:
+    """--timeout: seconds a symbolic step driven by your input may take."""
+    from sigprop.limits import check_timeout
+
+    try:
+        return check_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_timeout(p: argparse.ArgumentParser) -> None:
+    from sigprop.limits import DEFAULT_TIMEOUT
+
+    p.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="time limit of each symbolic step that your input drives "
+                        f"(default {DEFAULT_TIMEOUT:g})")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -77,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("claim", metavar="CLAIM", help="claim id whose quantity EXPR describes")
     p.add_argument("expr", metavar="EXPR", help="formula in SymPy syntax or LaTeX")
     _add_run_options(p)
+    _add_timeout(p)
 
     p = sub.add_parser("calibrate", help="measure false-fail and detection rates")
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
@@ -186,7 +207,8 @@ def cmd_check(args, console: Console) -> int:
     claim = registry.get(args.claim)
     params = _params_for([claim], args.params)[0]
     with console.status(f"checking your formula for {claim.id} (symbolic, scan, Monte Carlo)"):
-        outcome = check_formula(claim, args.expr, params, budget=args.budget, seed=args.seed)
+        outcome = check_formula(claim, args.expr, params, budget=args.budget, seed=args.seed,
+                                timeout=args.timeout)
     if args.json:
         import json
 
@@ -198,8 +220,8 @@ def cmd_check(args, console: Console) -> int:
 def cmd_calibrate(args, console: Console) -> int:
     from sigprop.calibrate import calibrate, print_calibration
 
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be an integer >= 1, got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be an integer in [1, {MAX_SEEDS}], got {args.seeds}")
     report = calibrate(_select(args.claim), seeds=args.seeds, budget=args.budget,
                        console=console)
     if args.json:

@@ -35,7 +35,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     (["check", "grad.query-norm-uniform", "(n+1"], "malformed"),
     (["bogus"], "invalid choice"),
     (["verify", "--seed", "-1"], "seed must be an integer >= 0"),
-    (["calibrate", "--seeds", "0"], "--seeds must be an integer >= 1"),
+    (["calibrate", "--seeds", "0"], "--seeds must be an integer in [1, 1000]"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, capsys) -> None:
     assert main(args) == 2
