@@ -4,7 +4,9 @@ A *sampler* is a function ``sampler(start, count, seed) -> ndarray`` that
 returns the values of samples ``start .. start + count - 1`` (shape
 ``(count,)`` or ``(count, k)``); sample ``i`` must depend only on
 ``(seed, i)`` (see :mod:`numerics.rng`). Chunking then changes memory use,
-never the numbers.
+never the numbers. A sampler may carry the number of values it draws per
+sample (:func:`sized`); every chunk is then capped at about ``CHUNK_DRAWS``
+draws, so the memory of a run stays bounded at any width.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ from numerics.rng import check_seed, default_workers
 
 Sampler = Callable[[int, int, int], np.ndarray]
 
+#: at most about this many float64 draws per chunk (64 MiB), whatever chunk is asked for
+CHUNK_DRAWS = 1 << 23
+
+
+def sized(sampler: Sampler, draws_per_sample: int) -> Sampler:
+    """``sampler``, marked with the number of values it draws per sample."""
+    sampler.draws_per_sample = int(draws_per_sample)  # type: ignore[attr-defined]
+    return sampler
+
+
+def chunk_for(sampler: Sampler, chunk: int) -> int:
+    """``chunk``, capped so that one chunk draws at most about CHUNK_DRAWS values."""
+    draws = getattr(sampler, "draws_per_sample", 0)
+    return max(1, min(chunk, CHUNK_DRAWS // draws)) if draws > 0 else chunk
+
 
 def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
                 workers: int | None = None) -> RunningMoments:
@@ -32,7 +49,7 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     number of workers.
     """
     samples = check_positive_int("samples", samples)
-    chunk = check_positive_int("chunk", chunk)
+    chunk = chunk_for(sampler, check_positive_int("chunk", chunk))
     seed = check_seed(seed)
     workers = default_workers() if workers is None else check_positive_int("workers", workers)
     starts = range(0, samples, chunk)

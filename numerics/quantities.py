@@ -16,9 +16,9 @@ from numerics.inputs import exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
 from numerics.layers import softmax_rows
 from numerics.model import forward
-from numerics.montecarlo import Sampler
+from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
-from numerics.weights import sample_weights
+from numerics.weights import draws_per_network, sample_weights
 
 
 def equicorrelated(size: int, rho: float) -> np.ndarray:
@@ -108,7 +108,7 @@ def attention_norms_sampler(arch: Architecture, x: np.ndarray | None, which: str
             return norms.query / norms.value
         return getattr(norms, which)
 
-    return sample
+    return sized(sample, draws_per_network(arch) + arch.n * arch.d)
 
 
 def stack_norm_ratios(arch: Architecture, x: np.ndarray, count: int, seed: int,
@@ -167,7 +167,7 @@ def stack_sampler(arch: Architecture, x: np.ndarray, statistic: str) -> Sampler:
         y, _ = forward(arch, w, x)
         return gram_entries(y) if statistic == "gram" else mean_cosine_distance(y)
 
-    return sample
+    return sized(sample, draws_per_network(arch))
 
 
 def gram_difference_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
@@ -179,7 +179,7 @@ def gram_difference_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
         qc = inner(start, count, seed)
         return np.stack([qc[:, 0] - qc[:, 1], qc[:, 0]], axis=-1)
 
-    return sample
+    return sized(sample, draws_per_network(arch))
 
 
 def last_layer_query_norm_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
@@ -190,7 +190,7 @@ def last_layer_query_norm_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
         _, cache = forward(arch, w, x)
         return layer_jacobian_norms(arch, w, cache).query[:, -1, 0]
 
-    return sample
+    return sized(sample, draws_per_network(arch))
 
 
 def gram_entry_sampler(arch: Architecture, x: np.ndarray, entry: str) -> Sampler:
@@ -204,4 +204,4 @@ def gram_entry_sampler(arch: Architecture, x: np.ndarray, entry: str) -> Sampler
     def sample(start: int, count: int, seed: int) -> np.ndarray:
         return inner(start, count, seed)[:, column]
 
-    return sample
+    return sized(sample, draws_per_network(arch))

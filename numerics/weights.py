@@ -42,6 +42,11 @@ def weight_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def draws_per_network(arch: Architecture) -> int:
+    """Number of Gaussian draws for the weights of one network."""
+    return sum(prod(shape) for shape in weight_shapes(arch).values())
+
+
 def weight_std(arch: Architecture, name: str) -> float:
     """Standard deviation of the entries of weight ``name``."""
     sigma = {"wq": arch.sigma_q, "wk": arch.sigma_k, "wv": arch.sigma_v,

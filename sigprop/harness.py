@@ -43,6 +43,7 @@ from numerics.stats import (
 )
 from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, Budget, get_budget
 from sigprop.claim import Claim
+from sigprop.expressions import describe_point
 from sigprop.params import Point
 
 Progress = Callable[[int, str], None]
@@ -272,7 +273,14 @@ def _run(claim: Claim, params: Mapping[str, object] | None, budget: Budget, seed
          family_size: int) -> _Raw:
     point = claim.point(params)
     t0 = time.perf_counter()
-    data = _CHECKS[claim.kind](claim, point, budget, seed, family_size)
+    try:
+        data = _CHECKS[claim.kind](claim, point, budget, seed, family_size)
+    except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
+        raise ValueError(f"{claim.id} cannot be checked at {describe_point(point)}: "
+                         f"the arithmetic overflows ({exc})") from None
+    if not math.isfinite(data["theory"]):
+        raise ValueError(f"{claim.id}: the theory is not a finite number at "
+                         f"{describe_point(point)}")
     return _Raw(claim, point, data, time.perf_counter() - t0)
 
 

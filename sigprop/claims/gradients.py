@@ -10,7 +10,7 @@ import sympy as sp
 from architecture.spec import Architecture
 from numerics.estimators import Estimate
 from numerics.inputs import exchangeable_tokens, gram_matched_tokens
-from numerics.montecarlo import mean_estimate
+from numerics.montecarlo import mean_estimate, sized
 from numerics.quantities import (
     attention_norms_sampler,
     single_head,
@@ -18,7 +18,7 @@ from numerics.quantities import (
     value_jacobian_by_directions,
 )
 from numerics.rng import normal_rows
-from numerics.weights import sample_weights
+from numerics.weights import draws_per_network, sample_weights
 from sigprop.claim import Claim, Derived, Step, Trend
 from sigprop.claims.common import n_at_most_d, params
 from sigprop.numeric_eval import evaluate_batched
@@ -59,7 +59,7 @@ def _rank_one_estimate(p: Point, samples: int, seed: int) -> Estimate:
     def sampler(start, count, s):
         return stack_norm_ratios(arch, _rank_one_x(p, s), count, s, start).max(axis=(1, 2))
 
-    return mean_estimate(sampler, samples, seed, chunk=64)
+    return mean_estimate(sized(sampler, draws_per_network(arch)), samples, seed, chunk=64)
 
 
 def _rank_one_residuals(p: Point, samples: int, seed: int) -> np.ndarray:
