@@ -1,25 +1,40 @@
-"""README.md must keep its two fresh-machine commands, and CI must run the test one."""
+"""README.md keeps its two fresh-machine commands, and CI runs exactly those."""
 
 from __future__ import annotations
 
-import re
+import runpy
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+EXTRACT = ROOT / ".ci" / "readme_commands.py"
+commands = runpy.run_path(str(EXTRACT))
 
 
-def bash_blocks(text: str) -> list[str]:
-    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+def test_readme_has_the_main_and_the_test_command() -> None:
+    main = commands["command"]("main")
+    test = commands["command"]("test")
+    assert main.startswith("python3 -m pip install -e . && sigprop ")
+    assert "pytest" in test and "--hypothesis-profile=ci" in test
 
 
-def test_readme_has_install_and_verify_command() -> None:
-    blocks = bash_blocks((ROOT / "README.md").read_text())
-    assert any("pip install" in b and "sigprop verify" in b for b in blocks)
+def test_extractor_prints_what_ci_runs() -> None:
+    for kind in ("main", "test"):
+        out = subprocess.run([sys.executable, str(EXTRACT), kind], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == commands["command"](kind)
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    blocks = bash_blocks((ROOT / "README.md").read_text())
-    test_cmds = [b for b in blocks if "pip install" in b and "pytest" in b]
-    assert test_cmds, "README.md lacks an install-and-test command"
+def test_ci_runs_both_readme_commands_in_fresh_venvs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    assert test_cmds[0] in ci, ".ci/run does not run the README's test command verbatim"
+    assert "python3 .ci/readme_commands.py" in ci
+    assert "run_fresh main" in ci and "run_fresh test" in ci
+    assert "python3 -m venv" in ci
+
+
+def test_extractor_refuses_a_readme_without_the_command() -> None:
+    with pytest.raises(SystemExit, match="no main command"):
+        commands["command"]("main", "```bash\npython3 -m pytest\n```\n")
