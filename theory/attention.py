@@ -130,7 +130,7 @@ def prove_rank_one_query_gradient(n_tokens: int = 3, width: int = 2) -> Derivati
     return Derivation(value, steps)
 
 
-def _gram(expr: sp.Basic) -> sp.Basic:
+def gram_traces(expr: sp.Basic, X: MatrixSymbol = X) -> sp.Basic:
     """Rewrite traces whose cycle pairs every X with a following X^T into words in G."""
 
     def rewrite(tr: Trace) -> sp.Basic:
@@ -162,7 +162,7 @@ def _gram(expr: sp.Basic) -> sp.Basic:
 
 def gram_structured(expr: sp.Basic, gram: sp.MatrixExpr) -> sp.Expr:
     """Evaluate ``expr`` (traces in X) at X X^T = ``gram``, a token-structured matrix."""
-    in_g = _gram(expr)
+    in_g = gram_traces(expr)
     if in_g.has(X):
         raise ValueError("expression has traces that are not functions of X X^T")
     return sp.factor(expect_matrix(in_g.xreplace({G: gram}), {}).value)

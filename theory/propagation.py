@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace
 
-from theory.attention import Derivation, G, _gram
+from theory.attention import Derivation, G, gram_traces
 from theory.token_algebra import token_of
 from theory.wick import GaussianMatrix, expect_matrix
 
@@ -58,7 +58,7 @@ def attention_gram_update() -> tuple[sp.Expr, sp.Expr, Derivation]:
 
 def to_gram(value: sp.Basic, X: MatrixSymbol) -> sp.Basic:
     """Write a matrix result in G = X X^T: open products X X^T and traces alike."""
-    return _gram(value.replace(lambda e: e == X * X.T, lambda e: G))
+    return gram_traces(value.replace(lambda e: e == X * X.T, lambda e: G), X)
 
 
 def _token_coefficients(matrix: sp.Basic) -> tuple[sp.Expr, sp.Expr]:
