@@ -38,6 +38,7 @@ __all__ = [
     "batch_means",
     "delta_method",
     "estimate_from_samples",
+    "mean_correlation_from_moments",
     "ratio_estimate",
     "ratio_from_moments",
 ]
@@ -306,6 +307,47 @@ def ratio_from_moments(
         mean[pair], cov[np.ix_(pair, pair)] / moments.count, lambda m: np.array([1.0, -ratio]) / den
     )
     return Estimate(float(ratio), se, moments.count)
+
+
+def mean_correlation_from_moments(moments: RunningMoments, n: int) -> Estimate:
+    """The average token correlation of a random Gram matrix G (n x n), from the moments
+    of its n^2 entries (row-major): rho = mean over k != k' of
+    E[G_kk'] / sqrt(E[G_kk] E[G_k'k']), each correlation a ratio of expectations.
+
+    The se is the delta method's, with d rho / d m_kk' = 1 / (n(n-1) sqrt(m_kk m_k'k'))
+    and d rho / d m_kk = -sum_{k' != k} m_kk' / (n(n-1) sqrt(m_kk m_k'k') m_kk).
+    """
+    if not isinstance(moments, RunningMoments):
+        raise ValueError(f"moments must be a RunningMoments, got {type(moments).__name__}")
+    n = check_positive_int("n", n)
+    if n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n}")
+    mean = np.atleast_1d(moments.mean)
+    if mean.shape != (n * n,):
+        raise ValueError(f"moments must hold {n * n} Gram entries, got {mean.shape[0]}")
+    diag_index = np.arange(n) * (n + 1)
+    if np.any(mean[diag_index] <= 0):
+        raise ValueError("the Gram diagonal must have a positive mean")
+
+    def parts(m: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        g = m.reshape(n, n)
+        norm = np.sqrt(np.outer(np.diag(g), np.diag(g)))
+        off = ~np.eye(n, dtype=bool)
+        return g, np.where(off, 1.0 / norm, 0.0) / (n * (n - 1))
+
+    def rho(m: NDArray[np.float64]) -> float:
+        g, w = parts(m)
+        return float(np.sum(g * w))
+
+    def grad(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        g, w = parts(m)
+        out = w.copy()
+        through_norm = (g * w).sum(axis=1) / np.diag(g)  # pairs (k, k') and (k', k) both
+        out[np.diag_indices(n)] = -through_norm
+        return out.ravel()
+
+    se = delta_method(mean, moments.covariance / moments.count, grad)
+    return Estimate(rho(mean), se, moments.count)
 
 
 def ratio_estimate(num: ArrayLike, den: ArrayLike) -> Estimate:

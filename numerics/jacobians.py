@@ -60,24 +60,62 @@ def softmax_sandwich(a: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.n
     return np.maximum(trace, 0.0)  # a squared norm; rounding may dip below zero
 
 
-def attention_jacobian_norms(
-    x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float
-) -> JacobianNorms:
-    """Jacobian norms of one softmax head S(X) = A X W^V at the given X and weights.
+def attention_matrix(q: np.ndarray, k: np.ndarray, tau: float, uniform: bool) -> np.ndarray:
+    """A = softmax_rows(tau Q K^T), or J/n under the uniform-attention assumption."""
+    logits = tau * (q @ np.swapaxes(k, -1, -2))
+    if uniform:
+        return np.full_like(logits, 1.0 / logits.shape[-1])
+    return softmax_rows(logits)
 
+
+def attention_jacobian_norms(
+    x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float,
+    uniform: bool = False,
+) -> JacobianNorms:
+    """Jacobian norms of one head S(X) = A X W^V at the given X and weights.
+
+    ``uniform``: the uniform-attention assumption, A = J/n with the softmax
+    Jacobian taken at uniform attention (J_i = P/n), as if the logits were 0.
     Shapes broadcast over leading batch axes: x (..., n, d), wq, wk (..., d, d_k),
     wv (..., d, d_v); results have the broadcast batch shape.
     """
     q = x @ wq
     k = x @ wk
     v = x @ wv
-    a = softmax_rows(tau * (q @ np.swapaxes(k, -1, -2)))
+    a = attention_matrix(q, k, tau, uniform)
     tau2 = tau * tau
     query = tau2 * np.einsum("...i,...i->...", _rowwise(x, x), softmax_sandwich(a, k, v))
     key = tau2 * np.einsum("...i,...i->...", _rowwise(q, q), softmax_sandwich(a, x, v))
     ax = a @ x
     value = v.shape[-1] * np.einsum("...ij,...ij->...", ax, ax)
     return JacobianNorms(query, key, value)
+
+
+def input_jacobian_norm(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray,
+                        tau: float, uniform: bool = False) -> np.ndarray:
+    """||dS/dX||_F^2 of one head S(X) = A X W^V, from the Jacobian's entries.
+
+    With Q = X W^Q, K = X W^K, V = X W^V and J_i the softmax Jacobian of row i,
+    dS_ic/dX_ab is the sum of three terms (chain rule through A X W^V, through
+    the rows of A, and through the logits' query and key factors):
+
+        A_ia W^V_bc  +  tau delta_ia (V^T J_i K W^Q^T)_cb  +  tau (Q W^K^T)_ib (V^T J_i)_ca
+
+    The tensor (..., n, d_v, n, d) is formed and summed, so n and d should be
+    small. ``uniform`` as in :func:`attention_jacobian_norms`.
+    """
+    q, k, v = x @ wq, x @ wk, x @ wv
+    a = attention_matrix(q, k, tau, uniform)
+    n = a.shape[-1]
+    jac = a[..., :, :, None] * np.eye(n) - a[..., :, :, None] * a[..., :, None, :]  # J_i
+    vj = np.einsum("...jc,...ijl->...icl", v, jac)  # (V^T J_i)_cl per row i
+    through_query = tau * np.einsum("...icl,...lk,...bk->...icb", vj, k, wq)
+    through_key = tau * np.einsum("...ib,...ica->...icab",
+                                  q @ np.swapaxes(wk, -1, -2), vj)
+    through_values = np.einsum("...ia,...bc->...icab", a, wv)
+    total = through_values + through_key
+    total += np.einsum("...icb,ia->...icab", through_query, np.eye(n))
+    return np.einsum("...icab,...icab->...", total, total)
 
 
 def layer_jacobian_norms(arch: Architecture, weights: Weights, cache: Cache) -> JacobianNorms:

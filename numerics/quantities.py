@@ -15,7 +15,7 @@ from architecture.spec import Architecture
 from numerics.inputs import exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
 from numerics.layers import softmax_rows
-from numerics.model import forward
+from numerics.model import backward, forward
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
 from numerics.weights import draws_per_network, sample_weights
@@ -205,3 +205,31 @@ def gram_entry_sampler(arch: Architecture, x: np.ndarray, entry: str) -> Sampler
         return inner(start, count, seed)[:, column]
 
     return sized(sample, draws_per_network(arch))
+
+
+def output_gram_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
+    """The Gram matrix Y Y^T of the stack's output, row-major: (count, n * n)."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        y, _ = forward(arch, sample_weights(arch, count, seed, start), x)
+        return (y @ np.swapaxes(y, 1, 2)).reshape(count, -1)
+
+    return sized(sample, draws_per_network(arch))
+
+
+def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, ...]) -> Sampler:
+    """sum over layers and the weights ``names`` of ||dL/dW||_F^2, for the loss
+    L = <Y, dY> with a fresh standard Gaussian cotangent dY per network."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        weights = sample_weights(arch, count, seed, start)
+        dy = normal_rows(seed, "cotangent", start, count, [(arch.n * arch.d, 1.0)])
+        _, cache = forward(arch, weights, x)
+        grads = backward(arch, weights, cache, dy.reshape(count, arch.n, arch.d), wrt=names)
+        total = np.zeros(count)
+        for name in names:
+            g = getattr(grads, name).reshape(count, -1)
+            total += np.einsum("bk,bk->b", g, g)
+        return total
+
+    return sized(sample, draws_per_network(arch) + arch.n * arch.d)

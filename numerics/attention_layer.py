@@ -1,0 +1,168 @@
+"""Samplers of one self-attention layer at initialization, in a paper's notation.
+
+Tokens X (n x d_v); W^Q, W^K (d_v x d_k) and W^V (d_v x d_v) with iid
+N(0, sigma^2) entries of their names; logits M = scale * X W^Q (X W^K)^T
+(scale = tau / sqrt(d_k) for an inverse temperature tau); A = softmax_rows(M),
+or, under the uniform-attention assumption, A = J/n with the softmax Jacobian
+taken at uniform attention. Each sampler returns per-sample values of the
+quantity itself, computed from the draws (``numerics.jacobians`` for the
+Jacobian norms); sample i depends only on (seed, i).
+
+Tokens are a fixed X, or the exchangeable Gaussian tokens of
+``numerics.inputs.exchangeable_tokens`` drawn per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics.inputs import as_tokens, exchangeable_tokens
+from numerics.jacobians import attention_jacobian_norms, attention_matrix, input_jacobian_norm
+from numerics.montecarlo import Sampler, sized
+from numerics.rng import normal_rows
+
+WHICH = ("value", "query", "key", "input")
+LAYER_STREAM = "attention-layer"
+PROJECTION_STREAM = "attention-projections"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One attention layer: widths, weight standard deviations, logit scale, and whether
+    the uniform-attention assumption replaces the softmax."""
+
+    n: int
+    d_v: int
+    d_k: int
+    sigma_q: float
+    sigma_k: float
+    sigma_v: float
+    scale: float
+    uniform: bool = False
+
+    def draws(self) -> int:
+        return 2 * self.d_v * self.d_k + self.d_v * self.d_v
+
+    def weights(self, start: int, count: int, seed: int) -> tuple[np.ndarray, ...]:
+        """(W^Q, W^K, W^V) of samples start .. start + count - 1."""
+        dv, dk = self.d_v, self.d_k
+        flat = normal_rows(seed, LAYER_STREAM, start, count,
+                           [(dv * dk, self.sigma_q), (dv * dk, self.sigma_k),
+                            (dv * dv, self.sigma_v)])
+        wq = flat[:, :dv * dk].reshape(count, dv, dk)
+        wk = flat[:, dv * dk:2 * dv * dk].reshape(count, dv, dk)
+        wv = flat[:, 2 * dv * dk:].reshape(count, dv, dv)
+        return wq, wk, wv
+
+
+    def projections(self, x: np.ndarray, start: int, count: int, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(X W^Q, X W^K) for a fixed X, drawn without the weights.
+
+        For a fixed X the columns of X W^Q are iid N(0, sigma_q^2 X X^T), so
+        X W^Q = F Z with F F^T = X X^T (F from the eigendecomposition, valid for a
+        singular X X^T too) and Z (n x d_k) iid N(0, sigma_q^2): n d_k draws per
+        matrix instead of d_v d_k, and the same joint law of everything the logits
+        depend on."""
+        gram = x @ x.T
+        eigenvalues, vectors = np.linalg.eigh(gram)
+        factor = vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+        n, dk = self.n, self.d_k
+        flat = normal_rows(seed, PROJECTION_STREAM, start, count,
+                           [(n * dk, self.sigma_q), (n * dk, self.sigma_k)])
+        zq = flat[:, :n * dk].reshape(count, n, dk)
+        zk = flat[:, n * dk:].reshape(count, n, dk)
+        return factor @ zq, factor @ zk
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A fixed X (n x d_v), or exchangeable Gaussian tokens (rho, sigma_x) per sample."""
+
+    x: np.ndarray | None = None
+    rho: float = 0.0
+    sigma_x: float = 1.0
+
+    def draw(self, layer: Layer, start: int, count: int, seed: int) -> np.ndarray:
+        if self.x is not None:
+            return self.x
+        return exchangeable_tokens(layer.n, layer.d_v, self.rho, self.sigma_x**2, count,
+                                   seed, start)
+
+    def draws(self, layer: Layer) -> int:
+        return 0 if self.x is not None else layer.n * layer.d_v + layer.d_v
+
+
+def fixed(x: object, layer: Layer) -> Tokens:
+    """Fixed tokens, checked against the layer's shape."""
+    tokens = as_tokens(x)
+    if tokens.shape != (layer.n, layer.d_v):
+        raise ValueError(f"X must have shape ({layer.n}, {layer.d_v}), got {tokens.shape}")
+    return Tokens(x=tokens)
+
+
+def jacobian_norm_sampler(layer: Layer, tokens: Tokens, which: str) -> Sampler:
+    """||dS/dW||_F^2 for W = W^V, W^Q, W^K (``which`` value, query, key) or the input X."""
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        wq, wk, wv = layer.weights(start, count, seed)
+        x = tokens.draw(layer, start, count, seed)
+        if which == "input":
+            return input_jacobian_norm(x, wq, wk, wv, layer.scale, layer.uniform)
+        norms = attention_jacobian_norms(x, wq, wk, wv, layer.scale, layer.uniform)
+        return getattr(norms, which)
+
+    return sized(sample, layer.draws() + tokens.draws(layer))
+
+
+def _query_key(layer: Layer, tokens: Tokens, start: int, count: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(X W^Q, X W^K) of samples start .. start + count - 1: projected draws for a fixed
+    X (Layer.projections), the full weights for tokens drawn per sample."""
+    if tokens.x is not None:
+        return layer.projections(tokens.x, start, count, seed)
+    wq, wk, _ = layer.weights(start, count, seed)
+    x = tokens.draw(layer, start, count, seed)
+    return x @ wq, x @ wk
+
+
+def _projected_draws(layer: Layer, tokens: Tokens) -> int:
+    return 2 * layer.n * layer.d_k if tokens.x is not None else (
+        layer.draws() + tokens.draws(layer))
+
+
+def logit_sampler(layer: Layer, tokens: Tokens, i: int, j: int, power: int) -> Sampler:
+    """M_ij ** power (tokens i, j counted from 0), M = scale X W^Q (X W^K)^T."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        q, k = _query_key(layer, tokens, start, count, seed)
+        return (layer.scale * np.einsum("bc,bc->b", q[:, i], k[:, j])) ** power
+
+    return sized(sample, _projected_draws(layer, tokens))
+
+
+def uniform_deviation_sampler(layer: Layer, tokens: Tokens) -> Sampler:
+    """(1/n^2) ||A - J/n||_F^2 of the softmax attention matrix."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        q, k = _query_key(layer, tokens, start, count, seed)
+        gap = attention_matrix(q, k, layer.scale, uniform=False) - 1.0 / layer.n
+        return np.einsum("bij,bij->b", gap, gap) / layer.n**2
+
+    return sized(sample, _projected_draws(layer, tokens))
+
+
+def centered_gram_sampler(layer: Layer, tokens: Tokens) -> Sampler:
+    """||X^T X - n xbar xbar^T||_F^2 of the tokens (no weights)."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        x = np.broadcast_to(tokens.draw(layer, start, count, seed), (count, layer.n, layer.d_v))
+        centred = x - x.mean(axis=1, keepdims=True)
+        g = centred @ np.swapaxes(centred, 1, 2)
+        return np.einsum("bij,bij->b", g, g)
+
+    return sized(sample, tokens.draws(layer) + 1)
