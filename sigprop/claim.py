@@ -120,6 +120,7 @@ class Claim:
     estimator: Estimator
     constraints: tuple[Constraint, ...] = ()
     margin: float = 0.02
+    scale: float = 0.0  # errors are relative to max(|theory|, scale): 1 for correlations
     residuals: ResidualFn | None = None
     tolerance: float = 1e-9
     ladder: Ladder | None = None

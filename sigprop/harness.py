@@ -38,6 +38,7 @@ from numerics.stats import (
     holm,
     samples_for_relative_precision,
     samples_to_detect,
+    tost,
     tost_relative,
     z_test,
 )
@@ -100,10 +101,12 @@ def planned_samples(cv: float, claim: Claim, budget: Budget, family_size: int) -
     return int(min(max(n_detect, n_equiv, budget.pilot), budget.max_samples))
 
 
-def samples_for_margin(est: Estimate, theory: float, margin: float) -> int | None:
-    """Samples that would put the (1 - 2 ALPHA_EQUIV) CI inside the margin if
-    the present mean held; None when the mean itself is outside the margin."""
-    room = margin * abs(theory) - abs(est.mean - theory)
+def samples_for_margin(est: Estimate, theory: float, margin: float,
+                       size: float | None = None) -> int | None:
+    """Samples that would put the (1 - 2 ALPHA_EQUIV) CI inside the margin (relative to
+    ``size``, default |theory|) if the present mean held; None when the mean itself is
+    outside the margin."""
+    room = margin * (abs(theory) if size is None else size) - abs(est.mean - theory)
     if room <= 0 or est.n < 2:
         return None
     sd = est.se * math.sqrt(est.n)
@@ -136,7 +139,7 @@ def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size:
     sd = pilot.se * math.sqrt(pilot.n)
     if sd == 0.0:
         return pilot
-    scale = abs(pilot.mean)
+    scale = max(abs(pilot.mean), claim.scale)
     cv = sd / scale if scale > 0 else math.inf
     if not math.isfinite(cv):
         return pilot
@@ -151,22 +154,23 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     theory = claim.theory(point)
     est = _measure(claim, point, budget, seed, family_size, stage=0)
     margin = claim.margin * budget.margin_scale
+    size = max(abs(theory), claim.scale)
     if est.se == 0.0:
         close = abs(est.mean - theory) <= claim.tolerance * max(1.0, abs(theory))
         return dict(theory=theory, est=est, margin=margin, p_fail=1.0 if close else 0.0,
                     p_equiv=0.0 if close else 1.0, needed=None)
     p_fail = z_test(est, theory)
-    p_equiv = tost_relative(est, theory, margin)
-    needed = samples_for_margin(est, theory, margin)
+    p_equiv = tost(est, theory - margin * size, theory + margin * size)
+    needed = samples_for_margin(est, theory, margin, size)
     if (p_equiv >= ALPHA_EQUIV and p_fail >= ALPHA_FAIL / family_size and needed
             and needed <= budget.max_samples):
         extra = max(budget.pilot, int(1.2 * needed) - est.n)
         est = pooled(est, claim.estimate(point, extra, check_seed(seed, claim.id, 2)))
         p_fail = min(1.0, 2 * min(p_fail, z_test(est, theory)))
-        p_equiv = tost_relative(est, theory, margin)
-        needed = samples_for_margin(est, theory, margin)
+        p_equiv = tost(est, theory - margin * size, theory + margin * size)
+        needed = samples_for_margin(est, theory, margin, size)
     return dict(theory=theory, est=est, margin=margin, p_fail=p_fail, p_equiv=p_equiv,
-                needed=needed)
+                needed=needed, size=size)
 
 
 def _identity(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
@@ -200,7 +204,8 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
         est = _measure(claim, pw, budget, seed, 2 * family_size, stage=2 * i,
                        inflation=inflation)
         total += est.n
-        rel, rel_se = est.mean / theory - 1.0, est.se / abs(theory)
+        size = max(abs(theory), claim.scale)
+        rel, rel_se = (est.mean - theory) / size, est.se / size
         widths.append(w)
         disc.append(rel)
         ses.append(max(rel_se, 1e-15))
@@ -220,8 +225,9 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     # reported estimate: the widest rung's theory times the extrapolated (1 + discrepancy),
     # so the table's relative error is the infinite-width discrepancy the verdict is about
     theory = rows[-1]["theory"]
-    extrapolated = Estimate(mean=theory * (1.0 + limit.mean), se=abs(theory) * limit.se, n=total)
-    return dict(theory=theory, est=extrapolated, margin=margin,
+    size = max(abs(theory), claim.scale)
+    extrapolated = Estimate(mean=theory + size * limit.mean, se=size * limit.se, n=total)
+    return dict(theory=theory, est=extrapolated, margin=margin, size=size,
                 p_fail=min(1.0, 2 * min(p_limit, gof)), p_equiv=p_equiv, needed=None,
                 detail=detail, rows=tuple(rows))
 
@@ -297,7 +303,8 @@ def _decide(raws: Sequence[_Raw], alpha_fw: float) -> list[Result]:
             verdict = "inconclusive"
         ci = confidence_interval(est, 1 - 2 * ALPHA_EQUIV) if est.se > 0 else (est.mean,) * 2
         theory = d["theory"]
-        rel = (est.mean - theory) / abs(theory) if theory != 0 else est.mean - theory
+        size = d.get("size", abs(theory))
+        rel = (est.mean - theory) / size if size != 0 else est.mean - theory
         out.append(Result(
             claim_id=raw.claim.id, kind=raw.claim.kind, params=raw.point, verdict=verdict,
             theory=theory, estimate=est.mean, se=est.se, ci=(float(ci[0]), float(ci[1])),
