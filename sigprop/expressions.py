@@ -42,6 +42,7 @@ MAX_DEPTH = 40
 MAX_DIGITS = 40
 MAX_LITERAL_EXPONENT = 300
 MAX_EXPONENT = 64
+MAX_SUM_TERMS = 100_000
 
 #: name -> (SymPy function, float function); the float function may raise ValueError
 #: (outside its domain) or OverflowError, which :meth:`Formula.value` reports.
@@ -69,7 +70,8 @@ _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "kappa", "lambda", "mu",
           "pi", "rho", "sigma", "tau", "theta", "phi", "omega")
 
 # A tree node is a tuple: ("num", Fraction), ("name", str), ("const", str),
-# ("neg", node), ("add" | "sub" | "mul" | "div" | "pow", node, node), ("call", str, node).
+# ("neg", node), ("add" | "sub" | "mul" | "div" | "pow", node, node), ("call", str, node),
+# ("sum", index name, low, high, term): sum(k, low, high, term), k a bound index.
 Node = tuple
 
 
@@ -230,6 +232,8 @@ class _Parser:
         if kind == "num":
             return self.node("num", _literal(value))
         if kind == "name":
+            if value == "sum" and self.peek() == ("op", "("):
+                return self.finite_sum()
             if self.peek() == ("op", "(") and value in FUNCTIONS:
                 self.take("(")
                 arg = self.expr()
@@ -248,6 +252,25 @@ class _Parser:
         raise ValueError(f"expression is malformed near {value!r}")
 
 
+    def finite_sum(self) -> Node:
+        """sum(k, low, high, term): k a new name, bound in term only."""
+        self.take("(")
+        kind, index = self.take()
+        if kind != "name" or index in self.names or index in CONSTANTS or index in FUNCTIONS:
+            raise ValueError("a sum's index must be a new name: sum(k, low, high, term)")
+        self.take(",")
+        low = self.expr()
+        self.take(",")
+        high = self.expr()
+        self.take(",")
+        outer = self.names
+        self.names = outer | {index}
+        term = self.expr()
+        self.names = outer
+        self.take(")")
+        return self.node("sum", index, low, high, term)
+
+
 def _check_exponent(node: Node) -> None:
     """A constant exponent must be at most MAX_EXPONENT in size (2^(2^64) is refused
     before SymPy would try to build the integer)."""
@@ -262,14 +285,15 @@ def _check_exponent(node: Node) -> None:
 
 
 def _has_names(node: Node) -> bool:
-    if node[0] == "name":
-        return True
-    return any(isinstance(part, tuple) and _has_names(part) for part in node[1:])
+    return bool(_names_of(node))
 
 
 def _names_of(node: Node) -> set[str]:
     if node[0] == "name":
         return {node[1]}
+    if node[0] == "sum":
+        _, index, low, high, term = node
+        return _names_of(low) | _names_of(high) | (_names_of(term) - {index})
     return set().union(*(_names_of(p) for p in node[1:] if isinstance(p, tuple)))
 
 
@@ -295,6 +319,13 @@ def _float_value(node: Node, point: Mapping[str, float]) -> float:
         return CONSTANTS[node[1]][1]
     if op == "neg":
         return -_float_value(node[1], point)
+    if op == "sum":
+        _, index, low, high, term = node
+        lo, hi = math.ceil(_float_value(low, point)), math.floor(_float_value(high, point))
+        if hi - lo + 1 > MAX_SUM_TERMS:
+            raise NotFinite(f"is a sum of more than {MAX_SUM_TERMS} terms")
+        return math.fsum(_float_value(term, {**point, index: float(k)})
+                         for k in range(lo, hi + 1))
     if op == "call":
         arg = _float_value(node[2], point)
         try:
@@ -327,6 +358,11 @@ def _sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
         return CONSTANTS[node[1]][0]
     if op == "neg":
         return -_sympy(node[1], symbols)
+    if op == "sum":
+        _, index, low, high, term = node
+        k = sp.Symbol(index, integer=True)
+        return sp.Sum(_sympy(term, {**symbols, index: k}),
+                      (k, _sympy(low, symbols), _sympy(high, symbols))).doit()
     if op == "call":
         return FUNCTIONS[node[1]][0](_sympy(node[2], symbols))
     a, b = _sympy(node[1], symbols), _sympy(node[2], symbols)
