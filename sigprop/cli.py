@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the registered claims")
     p.add_argument("--json", metavar="PATH|-", help="write the list as JSON")
 
+    p = sub.add_parser("audit", help="audit a paper's printed statements (default: Noci et "
+                       "al. 2022)")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="statement file (TOML; default papers/noci2022.toml)")
+    p.add_argument("--statement", action="append", metavar="ID",
+                   help="statement id (repeatable; default: every statement)")
+    p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
+                   help="how hard the Monte Carlo tries (default standard)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+    p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+    _add_timeout(p)
+
     p = sub.add_parser("verify", help="verify claims against Monte Carlo")
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
     _add_run_options(p)
@@ -217,6 +230,54 @@ def cmd_check(args, console: Console) -> int:
     return EXIT_OK if outcome.verdict == "pass" else EXIT_FAILED
 
 
+def cmd_audit(args, console: Console) -> int:
+    """Every statement of the file (or the selected ones), a verdict each. Exit 0 when
+    every verdict is conclusive, whatever it is; 1 when one is inconclusive."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from sigprop import audit
+    from sigprop.audit.report import print_table, to_json, to_markdown
+
+    statements = audit.load(args.file)
+    if args.statement:
+        unknown = [s for s in args.statement if s not in statements]
+        if unknown:
+            raise UsageError(f"unknown statement id {unknown[0]!r}; the file has: "
+                             f"{', '.join(statements)}")
+        chosen = [statements[s] for s in args.statement]
+    else:
+        chosen = list(statements.values())
+    paper = chosen[0].paper
+    t0 = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("auditing", total=len(chosen))
+        started = iter(range(len(chosen)))
+
+        def progress(statement_id: str) -> None:
+            bar.update(task, completed=next(started), description=f"auditing {statement_id}")
+
+        findings = audit.run(chosen, budget=args.budget, seed=args.seed,
+                             timeout=args.timeout, progress=progress)
+    seconds = time.perf_counter() - t0
+    print_table(findings, console, seconds, args.budget, paper)
+    meta = {"command": "audit", "file": str(args.file or audit.DEFAULT_FILE),
+            "budget": args.budget, "seed": args.seed, "wall_seconds": seconds}
+    if args.json:
+        _write(args.json, to_json(findings, paper, meta), console)
+    if args.markdown:
+        _write(args.markdown, to_markdown(findings, paper, args.budget, args.seed), console)
+    return EXIT_FAILED if any(f.verdict == "inconclusive" for f in findings) else EXIT_OK
+
+
 def cmd_calibrate(args, console: Console) -> int:
     from sigprop.calibrate import calibrate, print_calibration
 
@@ -310,7 +371,8 @@ def cmd_figures(args, console: Console) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable] = {"list": cmd_list, "verify": cmd_verify, "check": cmd_check,
+COMMANDS: dict[str, Callable] = {"list": cmd_list, "audit": cmd_audit, "verify": cmd_verify,
+                                 "check": cmd_check,
                                  "calibrate": cmd_calibrate, "derive": cmd_derive,
                                  "figures": cmd_figures}
 

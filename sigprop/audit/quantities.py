@@ -1,0 +1,270 @@
+"""The quantities a statement can be about: a derivation joined with a Monte Carlo sampler.
+
+Each :class:`Quantity` names something both engines compute:
+
+- ``derive(input)`` returns the engine's closed form (``theory``) in the
+  quantity's parameters and, for a fixed X, the statistics of X
+  (``theory.statistics``), under the uniform-attention assumption where the
+  quantity involves attention; None where the engine has no closed form;
+- ``sampler(setting)`` returns a Monte Carlo sampler (``numerics``) of the
+  quantity at one parameter point, for the model of the setting (the
+  uniform-attention assumption, or the real softmax network).
+
+Neither side sees the other: this module only passes numbers between them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+import sympy as sp
+
+from architecture.spec import Architecture
+from numerics.attention_layer import (
+    Layer,
+    Tokens,
+    centered_gram_sampler,
+    jacobian_norm_sampler,
+    logit_sampler,
+    uniform_deviation_sampler,
+)
+from numerics.estimators import Estimate, mean_correlation_from_moments
+from numerics.montecarlo import Sampler, mean_estimate, run_moments
+from numerics.quantities import loss_gradient_sampler, output_gram_sampler
+from sigprop.audit.model import Model
+from theory import gram_maps, jacobians, logits
+from theory.attention import Derivation, prove_rank_one_query_gradient
+
+#: chunk of samples per Monte Carlo call (capped further by the samplers' draws)
+CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of a statement: scalar values (initialization applied), X, the model."""
+
+    values: Mapping[str, float]
+    x: np.ndarray | None
+    input: str
+    model: Model
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str
+    description: str
+    params: tuple[str, ...]
+    inputs: tuple[str, ...]
+    sampler: Callable[[Setting], Sampler]
+    derive: Callable[[str], Derivation | None] = field(default=lambda _input: None)
+    reduce: str = "mean"
+    leading: bool = False  # derive gives the leading asymptotic term, not the exact value
+    uses_attention: bool = True
+    exact_value: Callable[[Setting, sp.Expr], float] | None = None
+
+    def estimate(self, setting: Setting, samples: int, seed: int) -> Estimate:
+        sampler = self.sampler(setting)
+        if self.reduce == "correlation":
+            moments = run_moments(sampler, max(2, samples), seed, CHUNK)
+            return mean_correlation_from_moments(moments, int(setting["n"]))
+        return mean_estimate(sampler, samples, seed, CHUNK)
+
+
+# --- one attention layer ------------------------------------------------------------------
+
+LAYER = ("n", "d_v", "d_k", "tau", "sigma_q", "sigma_k", "sigma_v")
+
+
+def _layer(s: Setting, uniform: bool | None = None) -> Layer:
+    return Layer(n=int(s["n"]), d_v=int(s["d_v"]), d_k=int(s["d_k"]), sigma_q=s["sigma_q"],
+                 sigma_k=s["sigma_k"], sigma_v=s["sigma_v"],
+                 scale=s["tau"] / math.sqrt(s["d_k"]),
+                 uniform=s.model.attention == "uniform" if uniform is None else uniform)
+
+
+def _token_layer(s: Setting) -> Layer:
+    """The shape of the tokens only (for quantities of X alone)."""
+    return Layer(n=int(s["n"]), d_v=int(s["d_v"]), d_k=1, sigma_q=1.0, sigma_k=1.0,
+                 sigma_v=1.0, scale=1.0)
+
+
+def _tokens(s: Setting) -> Tokens:
+    if s.input == "gaussian":
+        return Tokens(rho=s["rho"], sigma_x=s["sigma_x"])
+    return Tokens(x=s.x)
+
+
+def _jacobian(which: str) -> Quantity:
+    def derive(kind: str) -> Derivation | None:
+        if kind == "gaussian":
+            return None if which == "input" else jacobians.jacobian_norm_gaussian_tokens(which)
+        return jacobians.jacobian_norm(which)
+
+    names = {"value": "W^V", "query": "W^Q", "key": "W^K", "input": "X"}
+    inputs = ("fixed", "rank-one") if which == "input" else ("fixed", "rank-one", "gaussian")
+    return Quantity(
+        name=f"attention.{which}_{'jacobian' if which == 'input' else 'gradient'}_norm",
+        description=f"E ||dS/d{names[which]}||_F^2 of one attention layer S = A X W^V",
+        params=LAYER, inputs=inputs, derive=derive,
+        sampler=lambda s: jacobian_norm_sampler(_layer(s), _tokens(s), which))
+
+
+def _centered_gram_derive(kind: str) -> Derivation | None:
+    if kind == "gaussian":
+        return jacobians.centered_gram_norm_gaussian_tokens()
+    value = sp.Symbol("XtLX_F2", nonnegative=True)
+    return Derivation(value, (("A statistic of X", sp.latex(value)),))
+
+
+def _logit(power: int) -> Quantity:
+    def derive(kind: str) -> Derivation | None:
+        if kind == "gaussian":
+            return None
+        return logits.logit_mean() if power == 1 else logits.logit_second_moment()
+
+    return Quantity(
+        name=f"logits.{'mean' if power == 1 else 'second_moment'}",
+        description=f"E[M_ij^{power}] of the logits M = (tau/sqrt(d_k)) X W^Q (X W^K)^T",
+        params=(*LAYER[:-1], "i", "j"), inputs=("fixed", "rank-one"), derive=derive,
+        sampler=lambda s: logit_sampler(_layer(s), _tokens(s), int(s["i"]) - 1,
+                                        int(s["j"]) - 1, power),
+        uses_attention=False)
+
+
+# --- stacks of the paper's block ---------------------------------------------------------
+
+BLOCK = ("n", "d_v", "d_k", "L", "sigma_q", "sigma_k", "sigma_v")
+
+
+def _alphas(s: Setting) -> tuple[float, float]:
+    if s.model.residual == "depth-scaled":
+        return (math.sqrt(s["alpha_1_tilde"] / s["L"]), math.sqrt(s["alpha_2_tilde"] / s["L"]))
+    return s["alpha_1"], s["alpha_2"]
+
+
+def _paper_stack(s: Setting, activation: str = "linear") -> Architecture:
+    a1, a2 = _alphas(s)
+    d = int(s["d_v"])
+    return Architecture(n=int(s["n"]), d=d, d_k=int(s["d_k"]), d_v=d, d_ff=d,
+                        depth=int(s["L"]), norm="none", activation=activation,
+                        attention=s.model.attention, alpha_1=a1, alpha_2=a2,
+                        sigma_q=s["sigma_q"], sigma_k=s["sigma_k"], sigma_v=s["sigma_v"],
+                        sigma_1=s["sigma_1"], sigma_2=s["sigma_2"])
+
+
+def _stack_sampler(statistic: str) -> Callable[[Setting], Sampler]:
+    def build(s: Setting) -> Sampler:
+        inner = output_gram_sampler(_paper_stack(s), s.x)
+        n = int(s["n"])
+        if statistic == "gram":
+            return inner
+
+        def sample(start: int, count: int, seed: int) -> np.ndarray:
+            g = inner(start, count, seed).reshape(count, n, n)
+            if statistic == "inner_product_sum":
+                return g.sum(axis=(1, 2))
+            return np.einsum("bii->b", g)
+
+        sample.draws_per_sample = getattr(inner, "draws_per_sample", 0)
+        return sample
+
+    return build
+
+
+@cache
+def _stack_moments() -> dict[str, Derivation]:
+    return gram_maps.stack_moments()
+
+
+def _stack_derive(name: str) -> Callable[[str], Derivation | None]:
+    def derive(kind: str) -> Derivation | None:
+        if kind == "gaussian":
+            return None
+        base = _stack_moments()[name]
+        subs = {gram_maps.d_F: gram_maps.d}
+        return Derivation(sp.factor(base.value.xreplace(subs)),
+                          (*base.steps, ("Feed-forward width", r"d_F = d_v")))
+
+    return derive
+
+
+def _correlation_exact(s: Setting, expr: sp.Expr) -> float:
+    """rho^L from the full expected Gram g_L G + j_L J of the given X (the closed form
+    in the statistics holds for tokens of equal norms only)."""
+    g_l, j_l, _ = gram_maps.stack(gram_maps.paper_block())
+    values = {sym: s.values[sym.name] for sym in (g_l.free_symbols | j_l.free_symbols)
+              if sym.name in s.values}
+    values[sp.Symbol("C_X", nonnegative=True)] = float(np.sum(s.x @ s.x.T))
+    values[gram_maps.d_F] = s["d_v"]
+    for sym in g_l.free_symbols | j_l.free_symbols:
+        if sym.name == "L":
+            values[sym] = s["L"]
+    alpha = dict(zip(("alpha_1", "alpha_2"), _alphas(s), strict=True))
+    for sym in g_l.free_symbols | j_l.free_symbols:
+        if sym.name in alpha:
+            values[sym] = alpha[sym.name]
+    g, j = float(g_l.xreplace(values)), float(j_l.xreplace(values))
+    k = g * (s.x @ s.x.T) + j
+    norm = np.sqrt(np.outer(np.diag(k), np.diag(k)))
+    n = k.shape[0]
+    return float(((k / norm).sum() - n) / (n * (n - 1)))
+
+
+def _block(name: str, description: str, reduce: str = "mean") -> Quantity:
+    return Quantity(
+        name=f"block.{name}", description=description,
+        params=(*BLOCK, "alpha_1", "alpha_2"), inputs=("fixed", "rank-one"),
+        derive=_stack_derive(name), sampler=_stack_sampler(
+            "gram" if reduce == "correlation" else name), reduce=reduce,
+        exact_value=_correlation_exact if reduce == "correlation" else None)
+
+
+def _rank_one_gradients(s: Setting) -> Sampler:
+    arch = _paper_stack(s, activation="relu").replace(sigma_1=math.sqrt(2 / s["d_v"]))
+    return loss_gradient_sampler(arch, s.x, ("wq", "wk"))
+
+
+def _vanishing_derive(kind: str) -> Derivation:
+    proof = prove_rank_one_query_gradient()
+    return Derivation(sp.S.Zero, proof.steps)
+
+
+QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
+    _jacobian("value"), _jacobian("query"), _jacobian("key"), _jacobian("input"),
+    Quantity(name="tokens.centered_gram_norm",
+             description="E ||X^T X - n xbar xbar^T||_F^2 of the tokens",
+             params=("n", "d_v"), inputs=("gaussian", "fixed"), derive=_centered_gram_derive,
+             sampler=lambda s: centered_gram_sampler(_token_layer(s), _tokens(s)),
+             uses_attention=False),
+    _logit(1), _logit(2),
+    Quantity(name="attention.uniform_deviation",
+             description="E (1/n^2) ||A - J/n||_F^2 of softmax attention",
+             params=LAYER[:-1], inputs=("fixed", "rank-one"),
+             derive=lambda kind: None if kind == "gaussian" else
+             logits.uniform_deviation_leading(),
+             sampler=lambda s: uniform_deviation_sampler(_layer(s, uniform=False), _tokens(s)),
+             leading=True, uses_attention=False),
+    _block("inner_product_sum", "E C(X^L): the sum of all token inner products after L blocks"),
+    _block("squared_norm", "E ||X^L||_F^2 after L blocks"),
+    _block("mean_correlation", "rho^L: the average over token pairs of "
+           "E<X_k, X_k'> / sqrt(E||X_k||^2 E||X_k'||^2) after L blocks", reduce="correlation"),
+    Quantity(name="stack.query_key_loss_gradient",
+             description="sum over layers of E ||dL/dW^Q||_F^2 + E ||dL/dW^K||_F^2, "
+                         "L = <X^L, D> for a Gaussian D (ReLU feed-forward)",
+             params=(*BLOCK, "alpha_1", "alpha_2"), inputs=("rank-one", "fixed"),
+             derive=_vanishing_derive, sampler=_rank_one_gradients),
+)}
+
+
+def get(name: str) -> Quantity:
+    try:
+        return QUANTITIES[name]
+    except KeyError:
+        raise ValueError(f"unknown quantity {name!r}; known: {', '.join(QUANTITIES)}") from None
