@@ -1,6 +1,6 @@
 """Frozen, validated description of a transformer at initialization.
 
-Notation (DESIGN.md): tokens are the rows of X (n x d).
+Notation: tokens are the rows of X (n x d).
 
     attention  S(X) = A X W^V,  A = softmax_rows(tau * X W^Q (X W^K)^T)
                tau = 1/sqrt(d_k) ("inv_sqrt_dk") or 1/d_k ("inv_dk");

@@ -2,7 +2,7 @@
 
 Run: python3 benchmarks/bench_numerics.py [--quick] [--sizes small,large]
 
-The computation (DESIGN.md, "Monte Carlo engine"): B independent Post-LN
+The computation (the Monte Carlo engine): B independent Post-LN
 softmax transformers with a ReLU MLP (one head, d_k = d_v = d, float64,
 fan-in initialisation: sigma_q = sigma_k = sigma_v = sigma_1 = 1/sqrt(d),
 sigma_2 = 1/sqrt(d_ff)), all fed one fixed random X (n x d).  For each

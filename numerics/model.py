@@ -1,6 +1,6 @@
 """Forward and analytic backward of a stack of transformer blocks, B networks at once.
 
-Block l maps X_l (B, n, d) to X_{l+1} (DESIGN.md, "Model and notation"):
+Block l maps X_l (B, n, d) to X_{l+1} (architecture.spec):
 
     none:  Z = X + a1 S(X),        Y = Z + a2 MLP(Z)
     post:  Z = LN(X + a1 S(X)),    Y = LN(Z + a2 MLP(Z))

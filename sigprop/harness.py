@@ -1,6 +1,6 @@
 """The verification harness: one claim, one parameter point, one verdict.
 
-Verdicts (DESIGN.md, "Statistical verification policy"):
+Verdicts:
 
 - ``fail``: the theory lies outside the estimate's confidence interval at the
   family-wise level: Holm's step-down procedure over the discrepancy p-values

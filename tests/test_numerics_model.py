@@ -15,7 +15,7 @@ from numerics.weights import Weights, sample_weights
 
 
 def reference_forward(arch: Architecture, w, b: int, x: np.ndarray) -> list[np.ndarray]:
-    """Network b of the batch, written out token by token from DESIGN.md; block outputs."""
+    """Network b of the batch, written out token by token from the model; block outputs."""
 
     def ln(v: np.ndarray) -> np.ndarray:
         c = v - v.mean()

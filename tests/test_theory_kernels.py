@@ -23,7 +23,7 @@ t = sp.Symbol("t", positive=True)
 
 
 def arccos_oracle(q1: sp.Expr, q2: sp.Expr, c: sp.Expr) -> sp.Expr:
-    """Degree-1 arc-cosine kernel as stated in DESIGN.md, claim 9."""
+    """Degree-1 arc-cosine kernel in its textbook closed form (Cho and Saul)."""
     theta = sp.acos(c / sp.sqrt(q1 * q2))
     return sp.sqrt(q1 * q2) * (sp.sin(theta) + (sp.pi - theta) * sp.cos(theta)) / (2 * sp.pi)
 
@@ -44,7 +44,7 @@ def closed_form_mp(q1: float, q2: float, c: float) -> mpmath.mpf:
 
 
 def test_index_engine_reproduces_trace_oracle() -> None:
-    """E tr(A W B W^T) = sigma^2 tr A tr B (DESIGN.md oracle), at sizes 2 x 3."""
+    """E tr(A W B W^T) = sigma^2 tr A tr B (textbook oracle), at sizes 2 x 3."""
     A, B, W = sp.IndexedBase("A"), sp.IndexedBase("B"), sp.IndexedBase("W")
     a, b, c, e = sp.symbols("a b c e", integer=True)
     sigma = sp.Symbol("sigma", positive=True)

@@ -1,7 +1,7 @@
-"""The derived expressions against the catalogue's closed forms (DESIGN.md).
+"""The derived expressions against the catalogue's closed forms.
 
 The oracles below are typed by hand on purpose: they are the paper's (and
-DESIGN.md's) statements, and the engine must arrive at them from the model.
+the catalogue's) statements, and the engine must arrive at them from the model.
 Each comparison is symbolic: the difference simplifies to 0. A planted 3%
 error in any oracle makes its test fail (last test).
 """

@@ -1,6 +1,6 @@
 """Attention at initialization: softmax Jacobian, rank one, gradient norms.
 
-Model (DESIGN.md): S(X) = A X W^V, A = softmax_rows(tau X W^Q (X W^K)^T).
+Model: S(X) = A X W^V, A = softmax_rows(tau X W^Q (X W^K)^T).
 
 Every formula here is computed, not typed:
 

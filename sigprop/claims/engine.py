@@ -1,7 +1,7 @@
 """The expectation engine's own claims: moments it derives, checked by Monte Carlo.
 
 These claims exercise the engine (theory.gaussian, theory.wick) on the
-oracles of DESIGN.md with the parameters left symbolic, so `sigprop verify`
+textbook oracles with the parameters left symbolic, so `sigprop verify`
 checks the engine itself before any transformer claim relies on it.
 """
 
@@ -47,7 +47,7 @@ FOURTH_MOMENT = Claim(
     id="engine.isserlis-fourth",
     title="E[x^2 y^2] of a correlated Gaussian pair (scalar Isserlis)",
     kind="exact",
-    section="engine (DESIGN.md, Gaussian expectation engine)",
+    section="extension (the Gaussian expectation engine, scalar level)",
     statement="E[x^2 y^2] = sigma_x^2 sigma_y^2 + 2 cov(x, y)^2",
     assumptions=("(x, y) centred jointly Gaussian",),
     params={**custom("sigma_x", 1.0, low=0.0, low_open=True, test_low=0.3, test_high=2.0),
@@ -57,7 +57,7 @@ FOURTH_MOMENT = Claim(
     estimator=_estimate_fourth,
 )
 
-SECTION = "engine (DESIGN.md, Gaussian expectation engine, matrix level)"
+SECTION = "extension (the Gaussian expectation engine, matrix level)"
 
 
 def _wick(expr, gaussians, setting: str) -> Derived:
