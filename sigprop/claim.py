@@ -126,6 +126,7 @@ class Claim:
     ladder: Ladder | None = None
     trend: Trend | None = None
     notes: str = ""
+    provenance: str = "extension"  # "paper (label)" for a result the paper prints
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

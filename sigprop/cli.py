@@ -1,7 +1,8 @@
 """The ``sigprop`` command line.
 
 Exit codes: 0 every check passed; 1 a check failed or was inconclusive;
-2 bad usage or bad input (one line on stderr, never a traceback).
+2 bad usage or bad input (one line on stderr, never a traceback); 3 an internal
+error (a bug: one line naming where, never a traceback).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sigprop import registry
 from sigprop.budget import BUDGETS
 from sigprop.params import parse_assignments
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: most seeds one calibration run takes (each seed verifies every claim and mistake)
 MAX_SEEDS = 1000
 
@@ -170,7 +171,8 @@ def _params_for(claims, text: str) -> list[dict]:
 def cmd_list(args, console: Console) -> int:
     import json
 
-    rows = [{"id": c.id, "kind": c.kind, "section": c.section, "title": c.title,
+    rows = [{"id": c.id, "kind": c.kind, "section": c.section, "provenance": c.provenance,
+             "title": c.title,
              "params": {k: p.default for k, p in c.params.items()}}
             for c in registry.claims()]
     if args.json:
@@ -179,10 +181,10 @@ def cmd_list(args, console: Console) -> int:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} registered claims")
-    for col in ("id", "kind", "section", "title"):
+    for col in ("id", "kind", "provenance", "title"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(escape(r[k]) for k in ("id", "kind", "section", "title")))
+        table.add_row(*(escape(r[k]) for k in ("id", "kind", "provenance", "title")))
     console.print(table)
     return EXIT_OK
 
@@ -393,6 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sigprop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback
+        where = exc.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        place = (f" at {Path(where.tb_frame.f_code.co_filename).name}:{where.tb_lineno}"
+                 if where is not None else "")
+        print(f"sigprop: internal error{place}: {type(exc).__name__}: {exc} "
+              "(please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
     return code
 
 

@@ -309,7 +309,7 @@ def claim_tex(claim: Claim, result: Result) -> str:
         HEADER.rstrip("\n"),
         rf"\section{{{escape(claim.title)}}}\label{{claim:{file_stem(claim.id)}}}",
         rf"Claim \texttt{{{escape(claim.id)}}} ({escape(claim.kind)}); "
-        rf"source: {escape(claim.section)}.",
+        rf"source: {escape(claim.section)}; provenance: {escape(claim.provenance)}.",
         r"\paragraph{Statement.}" "\n" + escape(claim.statement),
     ]
     if claim.assumptions:

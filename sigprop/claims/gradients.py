@@ -25,8 +25,9 @@ from sigprop.numeric_eval import evaluate_batched
 from sigprop.params import Point
 from theory import attention as th
 
-PAPER_GRAD = "paper, Sec. 3 (vanishing query/key gradients under rank collapse)"
-PAPER_RATIO = "paper, Sec. 3.2 (query vs value gradient norms)"
+PAPER_GRAD = "paper, Sec. 3.1 (sec:vanishing_gradients)"
+PAPER_RATIO = "paper, Sec. 3.4 (sec:dep_angle), in a fixed-X form"
+LEMMA = "paper (lemma:gradients_queries)"
 
 
 def _derived(d: th.Derivation) -> Derived:
@@ -85,6 +86,7 @@ RANK_ONE = Claim(
     residuals=_rank_one_residuals,
     tolerance=1e-9,
     notes="Estimate: max over layers of ||dS/dW^{Q,K}||/||dS/dW^V|| (zero up to rounding).",
+    provenance="paper (thm:vanishing_gradients), extended to softmax attention and LayerNorm",
 )
 
 
@@ -117,7 +119,7 @@ VALUE_NORM = Claim(
     id="grad.value-norm",
     title="Value-gradient norm ||dS/dW^V||^2 = d_v ||A X||^2",
     kind="identity",
-    section=PAPER_RATIO,
+    section=PAPER_GRAD,
     statement="||dS/dW^V||_F^2 = d_v ||A X||_F^2; uniform attention: d_v n ||xbar||^2",
     assumptions=("any attention matrix A for the identity; uniform A = J/n for the value",
                  "X X^T = s d ((1-rho) I + rho J)"),
@@ -127,6 +129,7 @@ VALUE_NORM = Claim(
     estimator=_value_estimate,
     residuals=_value_residuals,
     tolerance=1e-9,
+    provenance=LEMMA,
 )
 
 
@@ -161,6 +164,7 @@ def _norm_claim(which: str) -> Claim:
         constraints=(n_at_most_d,),
         derive=lambda: _derived(th.query_norm_uniform(which)),
         estimator=_norm_estimator(which),
+        provenance=LEMMA,
     )
 
 
@@ -203,7 +207,7 @@ GAUSSIAN_TOKENS = Claim(
     id="grad.query-norm-uniform-gaussian-tokens",
     title="E over exchangeable Gaussian tokens of the query-gradient norm (6th moment in X)",
     kind="exact",
-    section=PAPER_RATIO,
+    section="paper, Sec. 3.4 (sec:dep_angle) and App. A.2",
     statement="E_X E_W ||dS/dW^Q||^2 = sigma_k^2 sigma_v^2 d_v E[||X||^2 ||X^T P X||^2] / n^2",
     assumptions=("W^Q = 0 so A = J/n", "x_k = sqrt(s)(sqrt(rho) g + sqrt(1-rho) h_k)"),
     params=params(n=4, d=6, d_k=4, d_v=4, sigma_k=1.0, sigma_v=1.0, rho=0.3, s=1.0),
@@ -211,6 +215,7 @@ GAUSSIAN_TOKENS = Claim(
     estimator=_gaussian_tokens_estimate,
     margin=0.03,
     notes="Margin 3%: the sixth-order moment has a heavy tail (cv about 2).",
+    provenance="paper (eq:grad_Q), its exact form",
 )
 
 

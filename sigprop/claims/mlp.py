@@ -23,7 +23,7 @@ from sigprop.claims.common import n_at_most_d, params, symbol
 from sigprop.params import Point
 from theory import kernels
 
-PAPER = "paper, Sec. 4 (MLP blocks at initialization); beyond the uniform-attention analysis"
+PAPER = "extension (the paper leaves the ReLU case open, Sec. 3.2)"
 
 
 @cache
