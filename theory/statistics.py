@@ -13,6 +13,7 @@ form). Papers write the same numbers with names; each name here is a trace:
     G1_sq    ||X X^T 1||^2                    tr J G G
     Xi_sq    ||X_i||^2 (token i)             tr E_i G      (E_i = e_i e_i^T)
     Xj_sq    ||X_j||^2 (token j)             tr E_j G
+    XiXj     <X_i, X_j>                      tr E_ji G     (E_ji = e_j e_i^T)
 
 ``to_traces`` turns a formula in these names into traces (so that the engine
 can compare it with a derivation for every n and every X), and
@@ -33,6 +34,7 @@ J = OneMatrix(n, n)
 P = Identity(n) - J / n
 E_i = MatrixSymbol("E_i", n, n)
 E_j = MatrixSymbol("E_j", n, n)
+E_ji = MatrixSymbol("E_ji", n, n)
 
 #: name -> (meaning, trace expression in G)
 STATISTICS: dict[str, tuple[str, sp.Expr]] = {
@@ -45,9 +47,10 @@ STATISTICS: dict[str, tuple[str, sp.Expr]] = {
     "G1_sq": (r"\|XX^\top\mathbf 1\|^2", Trace(J * G * G)),
     "Xi_sq": (r"\|X_i\|^2", Trace(E_i * G)),
     "Xj_sq": (r"\|X_j\|^2", Trace(E_j * G)),
+    "XiXj": (r"\langle X_i, X_j\rangle", Trace(E_ji * G)),
 }
 #: statistics whose canonical traces are independent monomials (the others are combinations)
-_BASIS = ("X_F2", "C_X", "G_F2", "G1_sq", "Xi_sq", "Xj_sq")
+_BASIS = ("X_F2", "C_X", "G_F2", "G1_sq", "Xi_sq", "Xj_sq", "XiXj")
 
 
 def symbol(name: str) -> sp.Symbol:
@@ -63,13 +66,16 @@ def canonical(expr: sp.Expr) -> sp.Expr:
 
 
 @cache
-def _atoms() -> dict[sp.Expr, sp.Symbol]:
-    out = {}
+def _atoms() -> dict[sp.Expr, sp.Expr]:
+    out: dict[sp.Expr, sp.Expr] = {}
     for name in _BASIS:
         value = canonical(STATISTICS[name][1])
         if not isinstance(value, Trace):
             raise RuntimeError(f"statistic {name} is not a single trace: {value}")
         out[value] = symbol(name)
+    # the token selectors: tr E_i = 1^T E_i 1 = 1, and 1^T e_j e_i^T 1 = 1
+    for unit in (Trace(E_i), Trace(E_j), Trace(J * E_i), Trace(J * E_j), Trace(J * E_ji)):
+        out[canonical(unit)] = sp.S.One
     return out
 
 
@@ -90,5 +96,10 @@ def to_statistics(expr: sp.Expr) -> sp.Expr:
 
 
 def same(a: sp.Expr, b: sp.Expr) -> bool:
-    """Whether two formulas (statistic names or traces) are equal for every n and X."""
-    return sp.simplify(to_traces(a) - to_traces(b)) == 0
+    """Whether two formulas (statistic names or traces) are equal for every n and X; symbols
+    are matched by name (a formula's n and the statistics' n are one size)."""
+    diff = to_traces(a) - to_traces(b)
+    by_name: dict[str, sp.Symbol] = {}
+    for sym in sorted(diff.free_symbols, key=lambda x: (x.name, not x.is_integer)):
+        by_name.setdefault(sym.name, sym)
+    return sp.simplify(diff.xreplace({s: by_name[s.name] for s in diff.free_symbols})) == 0
