@@ -166,3 +166,35 @@ def centered_gram_sampler(layer: Layer, tokens: Tokens) -> Sampler:
         return np.einsum("bij,bij->b", g, g)
 
     return sized(sample, tokens.draws(layer) + 1)
+
+
+def _attention_output(layer: Layer, x: np.ndarray, start: int, count: int, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(S = A X W^V, X W^V) of samples start .. start + count - 1."""
+    wq, wk, wv = layer.weights(start, count, seed)
+    a = attention_matrix(x @ wq, x @ wk, layer.scale, layer.uniform)
+    values = x @ wv
+    return a @ values, values
+
+
+def gram_entry_sampler(layer: Layer, tokens: Tokens, i: int, j: int, which: str,
+                       alpha: float = 1.0) -> Sampler:
+    """(D D^T)_ij / d_v of one layer's output D, tokens i, j counted from 0:
+    ``linear`` D = X W^V; ``attention`` D = S = A X W^V; ``skip-cross`` the cross terms
+    alpha ((S X^T)_ij + (X S^T)_ij) of D = X + alpha S."""
+    if which not in ("linear", "attention", "skip-cross"):
+        raise ValueError(f"which must be linear, attention or skip-cross, got {which!r}")
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        x = np.broadcast_to(tokens.draw(layer, start, count, seed), (count, layer.n, layer.d_v))
+        s, values = _attention_output(layer, x, start, count, seed)
+        if which == "linear":
+            out = np.einsum("bc,bc->b", values[:, i], values[:, j])
+        elif which == "attention":
+            out = np.einsum("bc,bc->b", s[:, i], s[:, j])
+        else:
+            out = alpha * (np.einsum("bc,bc->b", s[:, i], x[:, j])
+                           + np.einsum("bc,bc->b", x[:, i], s[:, j]))
+        return out / layer.d_v
+
+    return sized(sample, layer.draws() + tokens.draws(layer))

@@ -270,6 +270,8 @@ def delta_method(
     if g.shape != (k,) or not np.all(np.isfinite(g)):
         raise ValueError(f"grad must return a finite array of shape ({k},), got shape {g.shape}")
     var = float(g @ c @ g)
+    if var < 0 and -var <= 1e-12 * float(np.abs(g) @ np.abs(c) @ np.abs(g)):
+        var = 0.0  # cancellation in a (near-)degenerate covariance, not a real negative
     if var < 0:
         raise ValueError(f"cov must be positive semi-definite, got g^T cov g = {var:.3g} < 0")
     return math.sqrt(var)

@@ -19,7 +19,7 @@ import numpy as np
 
 from architecture.validate import check_positive_int
 from numerics.estimators import Estimate, RunningMoments, ratio_from_moments
-from numerics.rng import check_seed, default_workers
+from numerics.rng import check_index, check_seed, default_workers
 
 Sampler = Callable[[int, int, int], np.ndarray]
 
@@ -40,8 +40,9 @@ def chunk_for(sampler: Sampler, chunk: int) -> int:
 
 
 def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
-                workers: int | None = None) -> RunningMoments:
-    """Moments of ``samples`` draws, computed ``chunk`` samples at a time.
+                workers: int | None = None, first: int = 0) -> RunningMoments:
+    """Moments of ``samples`` draws (samples first .. first + samples - 1), computed
+    ``chunk`` samples at a time.
 
     Up to ``workers`` chunks (default: the CPU count, at most 8) are computed
     at once in threads (NumPy's generators, BLAS and ufuncs release the GIL),
@@ -52,11 +53,12 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     chunk = chunk_for(sampler, check_positive_int("chunk", chunk))
     seed = check_seed(seed)
     workers = default_workers() if workers is None else check_positive_int("workers", workers)
-    starts = range(0, samples, chunk)
+    first = check_index("first", first)
+    starts = range(first, first + samples, chunk)
     moments = RunningMoments()
 
     def run(start: int) -> np.ndarray:
-        return np.asarray(sampler(start, min(chunk, samples - start), seed))
+        return np.asarray(sampler(start, min(chunk, first + samples - start), seed))
 
     if workers == 1 or len(starts) == 1:
         for start in starts:

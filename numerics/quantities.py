@@ -233,3 +233,39 @@ def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, .
         return total
 
     return sized(sample, draws_per_network(arch) + arch.n * arch.d)
+
+
+def layer_gram_sampler(arch: Architecture, rho: float, s: float) -> Sampler:
+    """Per layer l = 1..L, (mean diagonal, mean off-diagonal) entry of the Gram of the block
+    output X^l, for exchangeable Gaussian tokens drawn per sample: (count, 2 L)."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        x = exchangeable_tokens(arch.n, arch.d, rho, s, count, seed, start)
+        _, cache = forward(arch, sample_weights(arch, count, seed, start), x)
+        return gram_entries(cache.outputs).reshape(count, -1)
+
+    return sized(sample, draws_per_network(arch) + arch.n * arch.d)
+
+
+def layer_gradient_sampler(arch: Architecture, rho: float, s: float,
+                           names: tuple[str, ...] = ("wq", "wk", "wv")) -> Sampler:
+    """Per weight of ``names`` and layer, ||dL/dW||_F^2 for the loss L = <Y, D> with a
+    Gaussian cotangent D, exchangeable Gaussian tokens drawn per sample:
+    (count, len(names) * L), weight-major."""
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        x = exchangeable_tokens(arch.n, arch.d, rho, s, count, seed, start)
+        weights = sample_weights(arch, count, seed, start)
+        dy = normal_rows(seed, "cotangent", start, count, [(arch.n * arch.d, 1.0)])
+        _, cache = forward(arch, weights, x)
+        grads = backward(arch, weights, cache, dy.reshape(count, arch.n, arch.d), wrt=names)
+        return np.concatenate([gradient_norms_squared(getattr(grads, name))
+                               for name in names], axis=1)
+
+    return sized(sample, draws_per_network(arch) + 2 * arch.n * arch.d)
+
+
+def gradient_norms_squared(grad: np.ndarray) -> np.ndarray:
+    """||dW_l||_F^2 per network and layer (heads together): (B, L)."""
+    flat = grad.reshape(*grad.shape[:2], -1)
+    return np.einsum("blk,blk->bl", flat, flat)
