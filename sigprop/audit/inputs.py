@@ -95,6 +95,7 @@ def statistics(x: np.ndarray, i: int = 1, j: int = 2) -> dict[str, float]:
         "G1_sq": float(ones @ ones),
         "Xi_sq": float(g[i - 1, i - 1]) if 1 <= i <= n else float("nan"),
         "Xj_sq": float(g[j - 1, j - 1]) if 1 <= j <= n else float("nan"),
+        "XiXj": float(g[i - 1, j - 1]) if 1 <= i <= n and 1 <= j <= n else float("nan"),
     }
 
 

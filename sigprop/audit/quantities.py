@@ -28,6 +28,7 @@ from numerics.attention_layer import (
     Layer,
     Tokens,
     centered_gram_sampler,
+    gram_entry_sampler,
     jacobian_norm_sampler,
     logit_sampler,
     uniform_deviation_sampler,
@@ -35,8 +36,9 @@ from numerics.attention_layer import (
 from numerics.estimators import Estimate, mean_correlation_from_moments
 from numerics.montecarlo import Sampler, mean_estimate, run_moments
 from numerics.quantities import loss_gradient_sampler, output_gram_sampler
+from sigprop.audit.inputs import statistics
 from sigprop.audit.model import Model
-from theory import gram_maps, jacobians, logits
+from theory import gram_maps, jacobians, layer_moments, logits
 from theory.attention import Derivation, prove_rank_one_query_gradient
 
 #: chunk of samples per Monte Carlo call (capped further by the samplers' draws)
@@ -62,7 +64,7 @@ class Quantity:
     description: str
     params: tuple[str, ...]
     inputs: tuple[str, ...]
-    sampler: Callable[[Setting], Sampler]
+    sampler: Callable[[Setting], Sampler] | None  # None: a figure, checked by audit.figures
     derive: Callable[[str], Derivation | None] = field(default=lambda _input: None)
     reduce: str = "mean"
     leading: bool = False  # derive gives the leading asymptotic term, not the exact value
@@ -70,6 +72,8 @@ class Quantity:
     exact_value: Callable[[Setting, sp.Expr], float] | None = None
 
     def estimate(self, setting: Setting, samples: int, seed: int) -> Estimate:
+        if self.sampler is None:
+            raise ValueError(f"{self.name} is a figure: it has curves, not one estimate")
         sampler = self.sampler(setting)
         if self.reduce == "correlation":
             moments = run_moments(sampler, max(2, samples), seed, CHUNK)
@@ -83,9 +87,13 @@ LAYER = ("n", "d_v", "d_k", "tau", "sigma_q", "sigma_k", "sigma_v")
 
 
 def _layer(s: Setting, uniform: bool | None = None) -> Layer:
-    return Layer(n=int(s["n"]), d_v=int(s["d_v"]), d_k=int(s["d_k"]), sigma_q=s["sigma_q"],
-                 sigma_k=s["sigma_k"], sigma_v=s["sigma_v"],
-                 scale=s["tau"] / math.sqrt(s["d_k"]),
+    """The attention layer of a setting (queries and keys of width 1 and scale 1 where the
+    quantity has none: they are then drawn but not used)."""
+    v = s.values
+    d_k = int(v.get("d_k", 1))
+    return Layer(n=int(v["n"]), d_v=int(v["d_v"]), d_k=d_k, sigma_q=v.get("sigma_q", 1.0),
+                 sigma_k=v.get("sigma_k", 1.0), sigma_v=v.get("sigma_v", 1.0),
+                 scale=v.get("tau", 1.0) / math.sqrt(d_k),
                  uniform=s.model.attention == "uniform" if uniform is None else uniform)
 
 
@@ -136,6 +144,19 @@ def _logit(power: int) -> Quantity:
         sampler=lambda s: logit_sampler(_layer(s), _tokens(s), int(s["i"]) - 1,
                                         int(s["j"]) - 1, power),
         uses_attention=False)
+
+
+def _gram_entry(name: str, which: str, description: str, derive: Callable[[], Derivation],
+                params: tuple[str, ...], uses_attention: bool) -> Quantity:
+    def sampler(s: Setting) -> Sampler:
+        alpha = s.values.get("alpha_1", 1.0)
+        return gram_entry_sampler(_layer(s), _tokens(s), int(s["i"]) - 1, int(s["j"]) - 1,
+                                  which, alpha)
+
+    return Quantity(name=name, description=description, params=(*params, "i", "j"),
+                    inputs=("fixed", "rank-one"),
+                    derive=lambda kind: None if kind == "gaussian" else derive(),
+                    sampler=sampler, uses_attention=uses_attention)
 
 
 # --- stacks of the paper's block ---------------------------------------------------------
@@ -195,22 +216,20 @@ def _stack_derive(name: str) -> Callable[[str], Derivation | None]:
     return derive
 
 
+@cache
+def _stack_state() -> tuple[sp.Expr, sp.Expr]:
+    g_l, j_l, _ = gram_maps.stack(gram_maps.paper_block())
+    return g_l, j_l
+
+
 def _correlation_exact(s: Setting, expr: sp.Expr) -> float:
     """rho^L from the full expected Gram g_L G + j_L J of the given X (the closed form
     in the statistics holds for tokens of equal norms only)."""
-    g_l, j_l, _ = gram_maps.stack(gram_maps.paper_block())
-    values = {sym: s.values[sym.name] for sym in (g_l.free_symbols | j_l.free_symbols)
-              if sym.name in s.values}
-    values[sp.Symbol("C_X", nonnegative=True)] = float(np.sum(s.x @ s.x.T))
-    values[gram_maps.d_F] = s["d_v"]
-    for sym in g_l.free_symbols | j_l.free_symbols:
-        if sym.name == "L":
-            values[sym] = s["L"]
-    alpha = dict(zip(("alpha_1", "alpha_2"), _alphas(s), strict=True))
-    for sym in g_l.free_symbols | j_l.free_symbols:
-        if sym.name in alpha:
-            values[sym] = alpha[sym.name]
-    g, j = float(g_l.xreplace(values)), float(j_l.xreplace(values))
+    alpha_1, alpha_2 = _alphas(s)
+    values = {**s.values, "alpha_1": alpha_1, "alpha_2": alpha_2, "d_F": s["d_v"],
+              "C_X": statistics(s.x)["C_X"]}  # a zero C(X) stays exactly zero
+    g, j = (float(e.xreplace({sym: values[sym.name] for sym in e.free_symbols}))
+            for e in _stack_state())
     k = g * (s.x @ s.x.T) + j
     norm = np.sqrt(np.outer(np.diag(k), np.diag(k)))
     n = k.shape[0]
@@ -244,6 +263,14 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
              sampler=lambda s: centered_gram_sampler(_token_layer(s), _tokens(s)),
              uses_attention=False),
     _logit(1), _logit(2),
+    _gram_entry("linear.gram_entry", "linear", "E[D_ic D_jc] averaged over the columns c of "
+                "D = X W", layer_moments.linear_entry, ("n", "d_v", "sigma_v"), False),
+    _gram_entry("attention.gram_entry", "attention", "E[S_ic S_jc] averaged over the columns "
+                "c of an attention layer S = A X W^V", layer_moments.uniform_attention_entry,
+                LAYER, True),
+    _gram_entry("skip.cross_term", "skip-cross", "the cross terms of E[D_ic D_jc] for "
+                "D = X + alpha_1 S, S = A X W^V (any A): alpha_1 E[S_ic X_jc + X_ic S_jc] "
+                "averaged over c", layer_moments.skip_cross_entry, (*LAYER, "alpha_1"), False),
     Quantity(name="attention.uniform_deviation",
              description="E (1/n^2) ||A - J/n||_F^2 of softmax attention",
              params=LAYER[:-1], inputs=("fixed", "rank-one"),
@@ -260,6 +287,11 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
                          "L = <X^L, D> for a Gaussian D (ReLU feed-forward)",
              params=(*BLOCK, "alpha_1", "alpha_2"), inputs=("rank-one", "fixed"),
              derive=_vanishing_derive, sampler=_rank_one_gradients),
+    *(Quantity(name=f"figure.{name}", description=description, params=("n", "d_v", "L"),
+               inputs=("gaussian",), sampler=None) for name, description in (
+        ("residual_scaling", "per-layer gradient norms of W^Q, W^K, W^V in a Post-LN stack"),
+        ("correlation", "per-layer average token correlation, no LN / Pre-LN / Post-LN"),
+        ("uniform_norms", "per-depth E ||X^l||_F^2, uniform against softmax attention"))),
 )}
 
 

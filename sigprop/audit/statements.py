@@ -37,6 +37,7 @@ names are the statement's parameters, the statistics of X for a fixed input
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-import tomllib
 
 from numerics.estimators import Estimate
 from sigprop.audit.inputs import (
@@ -155,16 +155,20 @@ class Statement:
         """The point as the quantity's sampler reads it (initialization applied)."""
         model = model or self.model
         values = {k: float(v) for k, v in point.items() if k != "X"}
-        for name, rule in model.variances().items():
-            if name not in values:
-                values[name] = float(np.sqrt(rule(values)))
+        for name, rule in self._rules(model).items():
+            values.setdefault(name, float(np.sqrt(rule(values))))
         return Setting(values, point.get("X"), self.input, model)
+
+    def _rules(self, model: Model) -> dict:
+        """The model's variance rules for the weights this statement's quantity has."""
+        return {name: rule for name, rule in model.variances().items()
+                if name in self.quantity.params or name in ("sigma_1", "sigma_2")}
 
     def values(self, point: Mapping[str, Any]) -> dict[str, float]:
         """Scalar parameters, the weight scales the initialization fixes and, for a fixed
         input, the statistics of X."""
         out = {k: float(v) for k, v in point.items() if k != "X"}
-        for name, rule in self.model.variances().items():
+        for name, rule in self._rules(self.model).items():
             out.setdefault(name, float(np.sqrt(rule(out))))
         if "X" in point:
             out.update(statistics(point["X"], int(out.get("i", 1)), int(out.get("j", 2))))
@@ -330,6 +334,8 @@ def statement_from_table(table: Mapping[str, Any], paper: Paper | None, index: i
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown key {unknown[0]!r}")
+    if table.get("relation") == "trend":
+        table = {"formula": "0", **table}  # a figure states a trend, not a formula
     for key in _REQUIRED:
         if key not in table:
             raise ValueError(f"{where}: missing key {key!r}")

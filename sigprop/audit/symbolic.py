@@ -66,10 +66,11 @@ def stated_expr(formula: Formula, aliases: dict[str, str], exact: sp.Expr | None
 def _numeric_limit(expr: sp.Expr, var: sp.Symbol, values: dict[sp.Symbol, float]) -> float:
     """The limit of ``expr`` as ``var`` grows, at ``values`` of the other symbols: the
     values at var = 10^6 and 2 10^6 in 40-digit arithmetic, Richardson-extrapolated."""
-    f = sp.lambdify(var, expr.xreplace({k: sp.Float(v, 40) for k, v in values.items()}),
-                    modules="mpmath")
+    symbols = [var, *values]
+    f = sp.lambdify(symbols, expr, modules="mpmath")
     with mpmath.workdps(40):
-        near, far = f(mpmath.mpf(10**6)), f(mpmath.mpf(2 * 10**6))
+        rest = [mpmath.mpf(v) for v in values.values()]
+        near, far = f(mpmath.mpf(10**6), *rest), f(mpmath.mpf(2 * 10**6), *rest)
         return float(2 * far - near)
 
 
@@ -78,13 +79,14 @@ def _limit(exact: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
     three random points: SymPy's Gruntz algorithm can miss which of two geometric terms
     dominates, so each candidate (as written, and with the bases of powers factored) must
     agree with the numbers; None when none does."""
-    positive = {s: sp.Symbol(s.name, positive=True) for s in exact.free_symbols}
+    positive = {s: sp.Symbol(s.name, positive=True, integer=s.is_integer)
+                for s in exact.free_symbols}
     expr, var = exact.xreplace(positive), positive[var]
     factored = sp.expand_power_base(expr.replace(
         lambda e: isinstance(e, sp.Pow) and e.exp.has(var),
         lambda e: sp.factor(e.base) ** e.exp), force=True)
     rng = random.Random(20220603)
-    probes = [{s: rng.uniform(0.3, 3.0) for s in expr.free_symbols if s is not var}
+    probes = [{s: rng.uniform(0.3, 3.0) for s in expr.free_symbols if s != var}
               for _ in range(3)]
     for form in (expr, factored):
         try:
@@ -143,7 +145,7 @@ def _approximate(ratio: sp.Expr, probe: dict[str, float]
         except (NotImplementedError, ValueError, TypeError):
             continue
         sizes.append(sym.name)
-        at = {s: probe[s.name] for s in ratio.free_symbols if s is not sym and s.name in probe}
+        at = {s: probe[s.name] for s in ratio.free_symbols if s != sym and s.name in probe}
         bounds = []
         for tol in (sp.Rational(1, 100), sp.Rational(5, 100)):
             roots = []

@@ -1,0 +1,151 @@
+"""The paper audit: statement files, the three sides of a statement, verdicts, reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sigprop import audit
+from sigprop.audit.run import VERDICTS, audit_statement
+from sigprop.audit.statements import load_text
+from sigprop.cli import main
+
+ISSUE_IDS = [
+    "noci2022.lemma-gradients.values", "noci2022.lemma-gradients.queries",
+    "noci2022.lemma-gradients.keys", "noci2022.lemma-gradients.input-bound",
+    "noci2022.thm-vanishing-gradients", "noci2022.lemma-inner-products",
+    "noci2022.lemma-inner-products.limit", "noci2022.lemma-norm", "noci2022.lemma-norm.limit",
+    "noci2022.thm-expected-cosine.scaled-limit", "noci2022.thm-expected-cosine.constant-alpha",
+    "noci2022.eq-grad-v", "noci2022.eq-grad-q", "noci2022.eq-xlx", "noci2022.temperature",
+    "noci2022.lemma-logit-moments", "noci2022.thm-almost-sure-uniform",
+    "noci2022.lemma-linear-layer", "noci2022.lemma-skip", "noci2022.lemma-attention-layer",
+    "noci2022.fig-residual-scaling", "noci2022.fig-correlation", "noci2022.fig-uniform-norms",
+]
+
+STATEMENTS = audit.load()
+
+PAPER = '[paper]\nid = "test"\ntitle = "A test paper"\n'
+XLX = """
+[[statement]]
+id = "test.xlx"
+label = "eq:xlx"
+section = "1"
+title = "Centred token Gram"
+formula = "{coefficient} * sigma_x^4 * (1 - rho)^2 * d_v * (n - 1) * (n + d_v)"
+relation = "equals"
+quantity = "tokens.centered_gram_norm"
+input = "gaussian"
+"""
+
+
+def test_the_paper_file_has_every_statement_the_audit_promises() -> None:
+    missing = [i for i in ISSUE_IDS if i not in STATEMENTS]
+    assert not missing, missing
+    for statement in STATEMENTS.values():
+        assert statement.label and statement.section and statement.title
+
+
+def test_stated_exact_and_estimate_at_a_given_x() -> None:
+    st = STATEMENTS["noci2022.lemma-gradients.queries"]
+    x = np.random.default_rng(3).standard_normal((3, 5))
+    point = {"n": 3, "d_v": 5, "d_k": 4, "sigma_q": 0.7, "sigma_k": 1.3, "sigma_v": 0.9,
+             "X": x}
+    centred = x - x.mean(axis=0)
+    by_hand = (0.9**2 * 1.3**2 * 5 / 9 * np.sum(x * x)
+               * np.sum((centred.T @ centred) ** 2))
+    assert st.stated(point) == pytest.approx(by_hand, rel=1e-12)
+    assert st.exact(point) == pytest.approx(by_hand, rel=1e-12)
+    est = st.estimate(point, 20_000, seed=1)
+    assert abs(est.mean - by_hand) < 5 * est.se
+
+
+def test_keys_need_sigma_q_equal_to_sigma_k() -> None:
+    st = STATEMENTS["noci2022.lemma-gradients.keys"]
+    point = {"sigma_q": 2.0, "sigma_k": 1.0}
+    assert st.exact(point) == pytest.approx(4 * st.stated(point), rel=1e-12)
+    finding = audit_statement(st, budget="quick", seed=0)
+    assert finding.verdict == "needs-condition"
+    assert finding.condition == "sigma_q = sigma_k"
+
+
+def test_queries_gradient_over_gaussian_tokens_is_approximate_with_the_exact_correction() -> None:
+    st = STATEMENTS["noci2022.eq-grad-q"]
+    for n, d, rho in ((2, 3, 0.1), (5, 16, 0.7)):
+        p = {"n": n, "d_v": d, "rho": rho, "sigma_x": 1.3}
+        assert st.exact(p) / st.stated(p) == pytest.approx(1 + 4 * (1 - rho) / (n * d))
+    finding = audit_statement(st, budget="quick", seed=0)
+    assert finding.verdict == "approximate"
+    assert "d_v*n" in finding.as_dict()["correction"]
+
+
+def test_input_bound_is_false_with_a_monte_carlo_counterexample() -> None:
+    finding = audit_statement(STATEMENTS["noci2022.lemma-gradients.input-bound"],
+                              budget="quick", seed=0)
+    assert finding.verdict == "false"
+    cx = finding.counterexample
+    st = finding.statement
+    assert st.exact_at(cx) > st.stated({k: v for k, v in cx.items()})
+    derived = next(r for role, _, r in finding.checks if role == "derived@counterexample")
+    assert derived.estimate - 5 * derived.se > st.stated(cx)
+
+
+def test_a_correct_formula_holds_and_a_three_percent_mistake_is_false() -> None:
+    good = load_text(PAPER + XLX.format(coefficient="1"))["test.xlx"]
+    wrong = load_text(PAPER + XLX.format(coefficient="1.03"))["test.xlx"]
+    assert audit_statement(good, budget="quick", seed=2).verdict == "holds"
+    finding = audit_statement(wrong, budget="standard", seed=2)
+    assert finding.verdict == "false"
+    printed = next(r for role, _, r in finding.checks if role == "printed@counterexample")
+    assert printed.verdict == "fail"
+
+
+def test_constant_alpha_cosine_needs_a_nonzero_mean_token() -> None:
+    st = STATEMENTS["noci2022.thm-expected-cosine.constant-alpha"]
+    from sigprop.audit.inputs import FAMILIES, family_tokens
+    simplex = next(f for f in FAMILIES if f.name == "simplex")
+    x = family_tokens(simplex, 4, 8, 1.0, 0, ())
+    assert st.exact({"X": x, "L": 50}) == pytest.approx(-1 / 3)
+    finding = audit_statement(st, budget="quick", seed=0)
+    assert finding.verdict == "needs-condition"
+    assert "mean token" in finding.condition
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not toml = = 1", "not valid TOML"),
+    (PAPER, "no [[statement]] tables"),
+    (PAPER + XLX.format(coefficient="1") + 'colour = "red"\n', "unknown key 'colour'"),
+    (PAPER + XLX.format(coefficient="1").replace("tokens.centered_gram_norm", "nope"),
+     "unknown quantity"),
+    (PAPER + XLX.format(coefficient="1").replace('"equals"', '"roughly"'),
+     "relation must be one of"),
+    (PAPER + XLX.format(coefficient="__import__('os')"), "unexpected character"),
+    (PAPER + XLX.format(coefficient="zeta"), "unknown name 'zeta'"),
+    (PAPER + XLX.format(coefficient="1/(n-n)"), "divides by zero"),
+    (PAPER + XLX.format(coefficient="1") + "params = { n = 0 }\n", "n must be"),
+    (PAPER + XLX.format(coefficient="1") + "domain = { rho = [0.5, 2] }\n", "rho must be"),
+    (PAPER + XLX.format(coefficient="1") + XLX.format(coefficient="1"), "appears twice"),
+])
+def test_bad_statement_files_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        load_text(text)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_audit_json_and_exit_codes(tmp_path, capsys) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(PAPER + XLX.format(coefficient="1"))
+    out = tmp_path / "audit.json"
+    assert main(["audit", str(path), "--budget", "quick", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    row = payload["statements"][0]
+    assert row["id"] == "test.xlx" and row["verdict"] in VERDICTS
+    for key in ("id", "label", "section", "title", "verdict", "summary", "stated", "exact",
+                "points", "counterexample", "condition", "rate"):
+        assert key in row
+    assert all({"params", "stated", "exact", "estimate", "se"} <= set(p) for p in row["points"])
+    capsys.readouterr()
+    assert main(["audit", str(path), "--statement", "nope"]) == 2
+    assert "unknown statement id 'nope'" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "missing.toml")]) == 2
