@@ -23,3 +23,5 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("ci")
+
+pytest_plugins = ["pytester"]
