@@ -120,8 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS))
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
 
-    p = sub.add_parser("derive", help="write each claim's derivation and check as LaTeX")
+    p = sub.add_parser("derive", help="write each claim's derivation and check, and each "
+                       "audited statement, as LaTeX")
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
+    p.add_argument("--statement", action="append", metavar="ID",
+                   help="statement id of the paper audit (repeatable)")
+    p.add_argument("--audit-markdown", metavar="PATH",
+                   help="also write the audit's Markdown report (docs/audit/noci2022.md)")
     p.add_argument("--out", default="derivations", metavar="DIR",
                    help="output directory (default derivations/)")
     p.add_argument("--budget", default="quick", choices=tuple(BUDGETS),
@@ -318,31 +323,59 @@ def _write_tex(path: Path, text: str) -> None:
 
 
 def cmd_derive(args, console: Console) -> int:
-    """One LaTeX file per claim (each verified alone at its default point) and main.tex,
-    which inputs every registered claim whose file is in the output directory."""
+    """One LaTeX file per claim (each verified alone at its default point) and per audited
+    statement of the paper, and main.tex, which inputs every registered claim and every
+    statement whose file is in the output directory. Without --claim or --statement:
+    all of both."""
     from rich.progress import Progress
 
+    from sigprop import audit
+    from sigprop.audit.latex import statement_stem, statement_tex
+    from sigprop.audit.report import to_markdown
     from sigprop.harness import verify_claim
     from sigprop.latex import claim_tex, file_stems, main_tex
 
     stems = file_stems(registry.claims())
-    claims = _select(args.claim)
+    statements = audit.load()
+    everything = not args.claim and not args.statement
+    claims = _select(args.claim) if args.claim or everything else []
+    unknown = [s for s in args.statement or () if s not in statements]
+    if unknown:
+        raise UsageError(f"unknown statement id {unknown[0]!r}")
+    chosen = ([statements[s] for s in args.statement] if args.statement
+              else list(statements.values()) if everything else [])
     out = _output_dir(args.out)
-    results = []
+    results, findings = [], []
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("deriving", total=len(claims))
+        task = bar.add_task("deriving", total=len(claims) + len(chosen))
         for claim in claims:
             bar.update(task, description=f"deriving {claim.id}")
             result = verify_claim(claim, budget=args.budget, seed=args.seed)
             _write_tex(out / f"{stems[claim.id]}.tex", claim_tex(claim, result))
             results.append(result)
             bar.advance(task)
+        for statement in chosen:
+            bar.update(task, description=f"auditing {statement.id}")
+            finding = audit.audit_statement(statement, budget=args.budget, seed=args.seed)
+            _write_tex(out / f"{statement_stem(statement.id)}.tex", statement_tex(finding))
+            findings.append(finding)
+            bar.advance(task)
     listed = [c for c in registry.claims() if (out / f"{stems[c.id]}.tex").is_file()]
-    _write_tex(out / "main.tex", main_tex(listed))
-    console.print(f"wrote {len(claims)} claim files and main.tex ({len(listed)} claims) to {out}")
+    audited = [s.id for s in statements.values()
+               if (out / f"{statement_stem(s.id)}.tex").is_file()]
+    _write_tex(out / "main.tex", main_tex(listed, [statement_stem(i) for i in audited]))
+    if args.audit_markdown:
+        if not everything:
+            raise UsageError("--audit-markdown needs the whole audit (no --claim, no --statement)")
+        _write(args.audit_markdown, to_markdown(findings, chosen[0].paper, args.budget,
+                                                args.seed), console)
+    console.print(f"wrote {len(claims)} claim files, {len(chosen)} statement files and main.tex "
+                  f"({len(listed)} claims, {len(audited)} statements) to {out}")
     unsettled = [f"{r.claim_id} ({r.verdict})" for r in results if r.verdict != "pass"]
+    unsettled += [f"{f.statement.id} (inconclusive)" for f in findings
+                  if f.verdict == "inconclusive"]
     if unsettled:
-        console.print(f"not passed: {escape(', '.join(unsettled))}")
+        console.print(f"not settled: {escape(', '.join(unsettled))}")
     return EXIT_FAILED if unsettled else EXIT_OK
 
 

@@ -334,9 +334,14 @@ def claim_tex(claim: Claim, result: Result) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def main_tex(claims: Sequence[Claim]) -> str:
-    """The document: preamble, contents, one ``\\input`` per claim."""
+def main_tex(claims: Sequence[Claim], audited: Sequence[str] = ()) -> str:
+    """The document: preamble, contents, one ``\\input`` per claim, then one per audited
+    statement (file stems ``audited``) in a part of its own."""
     inputs = "\n".join(rf"\input{{{file_stem(c.id)}}}" for c in claims)
+    if audited:
+        inputs += ("\n" r"\part*{Audit of the paper}" "\n"
+                   r"\addcontentsline{toc}{part}{Audit of the paper}" "\n"
+                   + "\n".join(rf"\input{{{stem}}}" for stem in audited))
     return (HEADER + PREAMBLE + "\n"
             r"\title{sigprop: derivations and their Monte Carlo checks}" "\n"
             r"\author{}" "\n"
@@ -344,7 +349,8 @@ def main_tex(claims: Sequence[Claim]) -> str:
             r"\begin{document}" "\n"
             r"\maketitle" "\n"
             "Each section states a claim, the steps the theory engine took to derive it, "
-            "the result, and the Monte Carlo check of the result at a fixed seed.\n"
+            "the result, and the Monte Carlo check of the result at a fixed seed. The "
+            "last part audits the paper's printed statements, one section each.\n"
             r"\tableofcontents" "\n"
             f"{inputs}\n"
             r"\end{document}" "\n")

@@ -131,8 +131,8 @@ def stack(block: SpanMap, depth: sp.Expr = L) -> tuple[sp.Expr, sp.Expr, Derivat
     power = sp.simplify(block.matrix**depth)
     g_l, j_l = (sp.simplify(v) for v in power * sp.Matrix([1, 0]))
     steps = (*block.steps,
-             ("One block on the state", r"\begin{pmatrix} g'\\ j'\end{pmatrix} = "
-              + sp.latex(block.matrix) + r"\begin{pmatrix} g\\ j\end{pmatrix}"),
+             ("One block on the state", r"(g', j')^\top = " + sp.latex(block.matrix)
+              + r"\,(g, j)^\top"),
              (f"{depth} blocks (matrix power)", r"g_L = " + sp.latex(g_l) + r",\quad j_L = "
               + sp.latex(j_l)))
     return g_l, j_l, Derivation(sp.Tuple(g_l, j_l), steps)

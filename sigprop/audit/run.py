@@ -653,8 +653,8 @@ def _audit_limit(finding: Finding, budget: str, seed: int) -> None:
     where = describe_point(st.free(cx.point)) if cx else ""
     tokens = f" ({cx.origin.split(':', 1)[1]} X)" if cx and cx.origin.startswith("family:") else ""
     evidence = (f"at {where}{tokens} the derived limit is {cx.exact:.4g}, the printed "
-                f"{cx.stated:.4g}" + (f"; Monte Carlo ladder: {mc.verdict} ({mc.detail})"
-                                      if mc else "")) if cx else ""
+                f"{cx.stated:.4g}" + (f"; Monte Carlo against the printed limit: "
+                                      f"{mc.detail or _describe(mc)}" if mc else "")) if cx else ""
     condition = sym.condition or _breaks(rows, lambda r: r.gap > AGREE)
     if condition:
         finding.verdict, finding.condition = "needs-condition", condition
