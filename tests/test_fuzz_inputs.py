@@ -25,6 +25,7 @@ from sigprop.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = 8 * settings().max_examples  # 200 in CI, 2400 with the thorough profile
 TIMEOUT = 3.0  # --timeout given to every command that takes one
+STATEMENT_FILE = "mine.toml"
 SLACK = 45.0  # seconds a quick Monte Carlo verdict may add on top of the time limit
 
 # claims whose quick Monte Carlo run takes about a second: a valid input reaches a verdict
@@ -98,11 +99,43 @@ def params_text(draw, names: tuple[str, ...]) -> str:
     return text if draw(st.integers(0, 9)) else draw(st.text(max_size=40))
 
 
+STATEMENT_KEYS = {
+    "id": '"fuzz.one"', "label": '"eq:one"', "section": '"1"', "title": '"one"',
+    "formula": '"sigma_x^4 * (1 - rho)^2 * d_v * (n - 1) * (n + d_v)"',
+    "relation": '"equals"', "quantity": '"tokens.centered_gram_norm"', "input": '"gaussian"',
+}
+HOSTILE_VALUES = ['""', "1", "-1", "1e999", "nan", "true", "[]", "{}", '"x"',
+                  '"' + "a" * 5000 + '"', "[1, [2, [3]]]", '{ n = -1 }', '{ rho = [0, 9] }',
+                  '"nope"', '"\\input"', '{ tau = 0 }', '{ d_k = "d_k" }', '{ zeta = 1 }',
+                  '["uniform-attention", 1]']
+
+
 @st.composite
-def commands(draw) -> tuple[list[str], list[str]]:
-    """(argv, the output paths it asks for, relative to the working directory)."""
-    kind = draw(st.sampled_from(["check"] * 6 + ["verify"] * 3 + ["calibrate", "derive",
-                                                                  "list", "options"]))
+def statement_files(draw) -> str:
+    """A statement file built from a valid one: keys dropped, values made hostile, the
+    formula from the hostile formulas, unknown keys added, or plain junk."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.text(max_size=300))
+    table = dict(STATEMENT_KEYS)
+    for key in draw(st.lists(st.sampled_from(sorted(table)), max_size=2, unique=True)):
+        del table[key]
+    for key in draw(st.lists(st.sampled_from([
+            *sorted(STATEMENT_KEYS), "params", "domain", "fixed", "ties", "aliases",
+            "assumptions", "init", "limit", "tolerance", "colour"]), max_size=2, unique=True)):
+        table[key] = draw(st.sampled_from(HOSTILE_VALUES))
+    if draw(st.booleans()):
+        formula = draw(formulas(("n", "d_v", "rho", "sigma_x")))
+        table["formula"] = '"' + formula.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = [f"{k} = {v}" for k, v in table.items()]
+    return '[paper]\nid = "fuzz"\n\n[[statement]]\n' + "\n".join(lines) + "\n"
+
+
+@st.composite
+def commands(draw) -> tuple[list[str], list[str], str | None]:
+    """(argv, the output paths it asks for, relative to the working directory, and the
+    text of the statement file it reads, if any)."""
+    kind = draw(st.sampled_from(["check"] * 6 + ["verify"] * 3 + ["audit"] * 3
+                                + ["calibrate", "derive", "list", "options"]))
     claim = draw(st.sampled_from(CHEAP_CLAIMS))
     outputs = ["out/report.json"] if draw(st.booleans()) else []
     json_opt = ["--json", outputs[0]] if outputs else []
@@ -117,6 +150,10 @@ def commands(draw) -> tuple[list[str], list[str]]:
     elif kind == "verify":
         argv = ["verify", "--claim", _mostly(draw, claim, BAD_CLAIM_IDS), "--budget", "quick",
                 "--seed", seed, *params, *json_opt]
+    elif kind == "audit":  # a statement file of the user's (written by the test below)
+        argv = ["audit", STATEMENT_FILE, "--budget", "quick", "--seed", seed,
+                "--timeout", _mostly(draw, str(TIMEOUT), BAD_TIMEOUTS), *json_opt]
+        return argv, outputs, draw(statement_files())
     elif kind == "calibrate":  # only values the command must refuse: a valid run is long
         argv = ["calibrate", "--seeds", draw(st.sampled_from(["0", "-3", "nan", "x", "", "1e3",
                                                               "10000000", "2.5"]))]
@@ -131,7 +168,7 @@ def commands(draw) -> tuple[list[str], list[str]]:
                              max_size=5))
         argv.append(draw(st.sampled_from(["--bogus", "x", "="])))
         outputs = []
-    return argv, outputs
+    return argv, outputs, None
 
 
 def _run(argv: list[str]) -> tuple[int, str, float]:
@@ -153,9 +190,12 @@ def _files(root: Path) -> set[str]:
                                                         HealthCheck.filter_too_much])
 @given(commands())
 def test_hostile_input_ends_cleanly(tmp_path_factory, case) -> None:
-    argv, outputs = case
+    argv, outputs, statements = case
     work = tmp_path_factory.mktemp("fuzz")
     (work / "out").mkdir()
+    if statements is not None:
+        (work / STATEMENT_FILE).write_text(statements, encoding="utf-8", errors="replace")
+        outputs = [*outputs, STATEMENT_FILE]
     cwd = os.getcwd()
     os.chdir(work)
     try:
