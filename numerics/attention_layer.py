@@ -20,6 +20,7 @@ import numpy as np
 
 from numerics.inputs import as_tokens, exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, attention_matrix, input_jacobian_norm
+from numerics.layers import softmax_rows_backward
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
 
@@ -198,3 +199,31 @@ def gram_entry_sampler(layer: Layer, tokens: Tokens, i: int, j: int, which: str,
         return out / layer.d_v
 
     return sized(sample, layer.draws() + tokens.draws(layer))
+
+
+def jacobian_matrices(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray,
+                      scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Jacobians of vec(S) with respect to vec(W^V) and vec(W^Q) (row-major
+    vectorization, numerator layout) of one softmax head, by the chain rule entry by
+    entry: dS_ic/dW^V_ab = (A X)_ia delta_bc and dS_ic/dW^Q_ab = scale X_ia (V^T J_i K)_cb
+    with J_i the softmax Jacobian of row i. Shapes (..., n d_v, d_v d_v), (..., n d_v, d_v d_k).
+    """
+    q, k, v = x @ wq, x @ wk, x @ wv
+    a = attention_matrix(q, k, scale, uniform=False)
+    n, d_v, d_k = x.shape[-2], wv.shape[-1], wq.shape[-1]
+    jac = a[..., :, :, None] * np.eye(n) - a[..., :, :, None] * a[..., :, None, :]
+    ax = a @ x
+    values = np.einsum("...ia,bc->...icab", ax, np.eye(d_v))
+    vjk = np.einsum("...jc,...ijl,...lb->...icb", v, jac, k)
+    queries = scale * np.einsum("...ia,...icb->...icab", x, vjk)
+    lead = values.shape[:-4]
+    return (values.reshape(*lead, n * d_v, x.shape[-1] * d_v),
+            queries.reshape(*lead, n * d_v, x.shape[-1] * d_k))
+
+
+def softmax_jacobian_at_zero(n: int) -> np.ndarray:
+    """d vec(A) / d vec(M) of row-wise softmax at M = 0 (uniform attention), (n^2, n^2),
+    from the softmax backward applied to every basis cotangent."""
+    a = np.full((n * n, n, n), 1.0 / n)
+    basis = np.eye(n * n).reshape(n * n, n, n)
+    return softmax_rows_backward(a, basis).reshape(n * n, n * n).T

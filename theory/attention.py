@@ -251,3 +251,47 @@ def query_norm_gaussian_tokens(temperature: str = "inv_sqrt_dk") -> Derivation:
     steps = (("Wick contraction over D, W^K, W^V and the tokens X (engine)", wick.to_latex()),
              (r"Temperature $\tau = " + sp.latex(t) + "$", sp.latex(closed)))
     return Derivation(closed, steps)
+
+
+def softmax_jacobian_at_uniform(m: int) -> sp.Matrix:
+    """d vec(A) / d vec(M) of row-wise softmax on an m x m logit matrix at M = 0, by
+    differentiation (row-major vectorization: block diagonal, one block per row)."""
+    _, jac, logits = softmax_jacobian(m)
+    block = jac.subs({li: 0 for li in logits})
+    return sp.diag(*[block] * m)
+
+
+@dataclass(frozen=True)
+class SymbolicHead:
+    """One softmax head with symbolic entries: X (n x d_v), W^Q, W^K (d_v x d_k),
+    W^V (d_v x d_v), the logit scale s, A and the Jacobians of vec(S) with respect to
+    vec(W^V) and vec(W^Q) (row-major), by differentiation."""
+
+    x: sp.Matrix
+    wq: sp.Matrix
+    wk: sp.Matrix
+    wv: sp.Matrix
+    scale: sp.Symbol
+    a: sp.Matrix
+    jacobian_v: sp.Matrix
+    jacobian_q: sp.Matrix
+
+
+def symbolic_head(n_tokens: int = 2, width: int = 2, key_width: int = 1) -> SymbolicHead:
+    """S = softmax(s X W^Q (X W^K)^T) X W^V built entry by entry and differentiated."""
+    def matrix(name: str, rows: int, cols: int) -> sp.Matrix:
+        return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+
+    x, wq = matrix("x", n_tokens, width), matrix("q", width, key_width)
+    wk, wv = matrix("k", width, key_width), matrix("v", width, width)
+    scale = sp.Symbol("s", positive=True)
+    logits = scale * x * wq * wk.T * x.T
+    a = sp.Matrix(n_tokens, n_tokens, lambda i, j: sp.exp(logits[i, j]) / sum(
+        sp.exp(logits[i, c]) for c in range(n_tokens)))
+    out = a * x * wv
+    vec = sp.Matrix([out[i, c] for i in range(n_tokens) for c in range(width)])
+    return SymbolicHead(x, wq, wk, wv, scale, a,
+                        vec.jacobian(sp.Matrix([wv[i, j] for i in range(width)
+                                                for j in range(width)])),
+                        vec.jacobian(sp.Matrix([wq[i, j] for i in range(width)
+                                                for j in range(key_width)])))
