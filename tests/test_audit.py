@@ -22,6 +22,7 @@ ISSUE_IDS = [
     "noci2022.lemma-logit-moments", "noci2022.thm-almost-sure-uniform",
     "noci2022.lemma-linear-layer", "noci2022.lemma-skip", "noci2022.lemma-attention-layer",
     "noci2022.fig-residual-scaling", "noci2022.fig-correlation", "noci2022.fig-uniform-norms",
+    "noci2022.eq-grad-soft", "noci2022.lemma-grads-sa",
 ]
 
 STATEMENTS = audit.load()

@@ -394,16 +394,20 @@ def _audit_zero(finding: Finding, budget: str, seed: int) -> None:
     model = st.model.with_softmax() if assumed else None
     pilot = st.estimate_at(base, b.pilot, check_seed(seed, st.id, 0), model)
     spread = pilot.se * math.sqrt(pilot.n)
-    if spread == 0.0:
+    size = st.quantity.size
+    if size is None:
         generic = dict(base)
         if "X" in base:
             generic["X"] = family_tokens(FAMILIES[0], int(base["n"]), int(base["d_v"]),
                                          base.get("sigma_x", 1.0), seed, st.conditions)
         size = abs(st.estimate_at(generic, b.pilot, check_seed(seed, st.id, 1), model).mean)
+    if spread <= 1e-12 * max(size, 1e-300):
         ok = abs(pilot.mean) <= 1e-12 * max(size, 1e-300)
-        network = "the softmax network (Xavier)" if assumed else "the model"
-        mc = (f"on {network} every one of {pilot.n} samples is {abs(pilot.mean):.2g} or less "
-              f"(at a generic X of the family 'random' it is {size:.3g})")
+        network = "the softmax network (Xavier)" if assumed else "the network"
+        reference = ("relative" if st.quantity.size is not None else
+                     f"at a generic X of the family 'random' it is {size:.3g}")
+        mc = (f"on {network} the {pilot.n} samples average {abs(pilot.mean):.2g} "
+              f"({reference})")
         fail = not ok
     else:
         margin = 0.02 * b.margin_scale
