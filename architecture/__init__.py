@@ -13,6 +13,7 @@ from architecture.spec import (
     TEMPERATURES,
     Architecture,
 )
+from architecture.sublayers import MLP, Attention, LayerNorm, Residual, Sublayer
 from architecture.validate import (
     check_correlation,
     check_finite,
@@ -24,10 +25,15 @@ from architecture.validate import (
 __all__ = [
     "ACTIVATIONS",
     "ATTENTIONS",
+    "MLP",
     "NORMS",
     "RESIDUAL_SCALINGS",
     "TEMPERATURES",
     "Architecture",
+    "Attention",
+    "LayerNorm",
+    "Residual",
+    "Sublayer",
     "check_correlation",
     "check_finite",
     "check_nonnegative",

@@ -2,9 +2,10 @@
 
 Notation: tokens are the rows of X (n x d).
 
-    attention  S(X) = A X W^V,  A = softmax_rows(tau * X W^Q (X W^K)^T)
+    attention  S(X) = A X W^V,  A = softmax_rows(tau * X W^Q (X W^K)^T + mask)
                tau = 1/sqrt(d_k) ("inv_sqrt_dk") or 1/d_k ("inv_dk");
-               "uniform" attention replaces A by J/n exactly.
+               "uniform" attention replaces A by the average over the visible tokens
+               (J/n, or with a causal mask the running mean of tokens 1..i).
     multi-head H heads of widths d_k, d_v, concatenated, then W^O (H d_v x d).
     MLP        phi(Z W^1) W^2,  W^1: d x d_ff,  W^2: d_ff x d.
     LayerNorm  LN(x) = (x - mean(x)) / sqrt(var(x) + eps), over features.
@@ -14,6 +15,8 @@ Notation: tokens are the rows of X (n x d).
     residual   a_i = alpha_i ("constant") or alpha_i / sqrt(depth)
                ("inv_sqrt_depth").
 
+A block is a sequence of composable sublayers (``sublayers()``, see
+architecture.sublayers), the same for every block; the weights differ.
 All weights have iid N(0, sigma^2) entries with the sigma of their name.
 W^O (heads*d_v x d) is used whenever heads > 1 or d_v != d; with one head
 of width d_v = d the block adds S itself (``uses_output_projection``).
@@ -25,6 +28,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from architecture.model import Model
+from architecture.sublayers import ACTIVATIONS, MASKS, MLP, Attention, LayerNorm, Residual, Sublayer
 from architecture.validate import (
     check_nonnegative,
     check_positive,
@@ -32,7 +37,6 @@ from architecture.validate import (
 )
 
 NORMS = ("none", "pre", "post")
-ACTIVATIONS = ("linear", "relu", "gelu", "tanh")
 ATTENTIONS = ("softmax", "uniform")
 TEMPERATURES = ("inv_sqrt_dk", "inv_dk")
 RESIDUAL_SCALINGS = ("constant", "inv_sqrt_depth")
@@ -64,6 +68,7 @@ class Architecture:
     norm: str = "none"
     activation: str = "relu"
     attention: str = "softmax"
+    mask: str = "none"
     temperature: str = "inv_sqrt_dk"
     mlp: bool = True
     alpha_1: float = 1.0
@@ -83,6 +88,7 @@ class Architecture:
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("attention", self.attention, ATTENTIONS)
+        _check_choice("mask", self.mask, MASKS)
         _check_choice("temperature", self.temperature, TEMPERATURES)
         _check_choice("residual_scaling", self.residual_scaling, RESIDUAL_SCALINGS)
         if not isinstance(self.mlp, bool):
@@ -116,6 +122,26 @@ class Architecture:
         if self.residual_scaling == "inv_sqrt_depth":
             return alpha / math.sqrt(self.depth)
         return alpha
+
+    def sublayers(self) -> tuple[Sublayer, ...]:
+        """One block as composable sublayers (the same for every block)."""
+        attention = Attention(heads=self.heads, d_k=self.d_k, d_v=self.d_v, scale=self.tau,
+                              kind=self.attention, mask=self.mask,
+                              output_projection=self.uses_output_projection,
+                              sigma_q=self.sigma_q, sigma_k=self.sigma_k,
+                              sigma_v=self.sigma_v, sigma_o=self.sigma_o)
+        mlp = MLP(self.activation, self.d_ff, self.sigma_1, self.sigma_2)
+        norm = LayerNorm(self.ln_eps)
+        pre = (norm,) if self.norm == "pre" else ()
+        post = (norm,) if self.norm == "post" else ()
+        out: tuple[Sublayer, ...] = (Residual((*pre, attention), self.residual_1), *post)
+        if self.mlp:
+            out += (Residual((*pre, mlp), self.residual_2), *post)
+        return out
+
+    def model(self) -> Model:
+        """The stack as a :class:`Model`: ``depth`` copies of ``sublayers()``."""
+        return Model(self.n, self.d, (self.sublayers(),) * self.depth)
 
     def replace(self, **changes: Any) -> Architecture:
         """A validated copy with some fields changed."""
