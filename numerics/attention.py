@@ -3,8 +3,13 @@
 Shapes: U (B, n, d) the attention input; per head h (B, H, ...):
 
     Q = U W^Q_h, K = U W^K_h, V = U W^V_h
-    A = softmax_rows(tau Q K^T)      ("uniform": A = J/n, independent of W^Q, W^K)
-    O = A V                          (B, H, n, d_v)
+    A = softmax_rows(tau Q K^T + mask)   ("uniform": the average over the visible tokens,
+                                          independent of W^Q, W^K)
+    O = A V                              (B, H, n, d_v)
+
+The mask is "none" or "causal" (token i sees tokens 1..i: the logits above the
+diagonal are -inf). ``attention_weights`` is the one place where attention
+weights are computed; every sampler and Jacobian takes A from it.
 
 Backward of the scalar <O, dO>:
 
@@ -49,21 +54,49 @@ def _transpose(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+MASKS = ("none", "causal")
+
+
+def averaging_matrix(n: int, mask: str = "none") -> np.ndarray:
+    """Uniform attention: J/n, or with a causal mask row i averaging tokens 1..i."""
+    if mask not in MASKS:
+        raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {mask!r}")
+    if mask == "none":
+        return np.full((n, n), 1.0 / n)
+    lower = np.tril(np.ones((n, n)))
+    return lower / lower.sum(axis=1, keepdims=True)
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, scale: float, kind: str = "softmax",
+                      mask: str = "none") -> np.ndarray:
+    """A of every head: softmax_rows(scale Q K^T + mask), or the uniform average over the
+    visible tokens; (..., n, n)."""
+    n = q.shape[-2]
+    if kind == "uniform":
+        return np.broadcast_to(averaging_matrix(n, mask), (*q.shape[:-2], n, n)).copy()
+    logits = q @ _transpose(k)
+    logits *= scale
+    if mask == "causal":
+        rows, cols = np.triu_indices(n, 1)
+        logits[..., rows, cols] = -np.inf
+    elif mask != "none":
+        raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {mask!r}")
+    return softmax_rows(logits)
+
+
 def attention_forward(
-    u: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float, uniform: bool
+    u: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float,
+    kind: str = "softmax", mask: str = "none",
 ) -> tuple[np.ndarray, AttentionCache]:
     """Head outputs O = A U W^V (B, H, n, d_v) and the cache; weights (B, H, d, .)."""
     heads = u[:, None]
     v = heads @ wv
-    n = u.shape[-2]
-    if uniform:
-        a = np.full((*v.shape[:2], n, n), 1.0 / n)
+    if kind == "uniform":
+        a = attention_weights(v, v, tau, kind, mask)
         return a @ v, AttentionCache(None, None, v, a)
     q = heads @ wq
     k = heads @ wk
-    logits = q @ _transpose(k)
-    logits *= tau
-    a = softmax_rows(logits)
+    a = attention_weights(q, k, tau, kind, mask)
     return a @ v, AttentionCache(q, k, v, a)
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from architecture.spec import Architecture
-from numerics.layers import softmax_rows
+from numerics.attention import attention_weights
 from numerics.model import Cache, Grads
 from numerics.weights import WEIGHT_NAMES, Weights
 
@@ -60,12 +60,10 @@ def softmax_sandwich(a: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.n
     return np.maximum(trace, 0.0)  # a squared norm; rounding may dip below zero
 
 
-def attention_matrix(q: np.ndarray, k: np.ndarray, tau: float, uniform: bool) -> np.ndarray:
-    """A = softmax_rows(tau Q K^T), or J/n under the uniform-attention assumption."""
-    logits = tau * (q @ np.swapaxes(k, -1, -2))
-    if uniform:
-        return np.full_like(logits, 1.0 / logits.shape[-1])
-    return softmax_rows(logits)
+def attention_matrix(q: np.ndarray, k: np.ndarray, tau: float, uniform: bool,
+                     mask: str = "none") -> np.ndarray:
+    """A = softmax_rows(tau Q K^T + mask), or the uniform average (numerics.attention)."""
+    return attention_weights(q, k, tau, "uniform" if uniform else "softmax", mask)
 
 
 def attention_jacobian_norms(

@@ -1,15 +1,16 @@
 """Forward and analytic backward of a stack of transformer blocks, B networks at once.
 
-Block l maps X_l (B, n, d) to X_{l+1} (architecture.spec):
+Every block is the architecture's sequence of sublayers (``Architecture.sublayers``,
+applied by ``numerics.sublayers``); for the three norm placements that is
 
     none:  Z = X + a1 S(X),        Y = Z + a2 MLP(Z)
     post:  Z = LN(X + a1 S(X)),    Y = LN(Z + a2 MLP(Z))
     pre:   Z = X + a1 S(LN(X)),    Y = Z + a2 MLP(LN(Z))
 
 with S(U) = concat_h(A_h U W^V_h) W^O (W^O left out when one head has
-d_v = d) and MLP(M) = phi(M W^1) W^2; without an MLP, Y = Z.  ``backward``
+d_v = d) and MLP(M) = phi(M W^1) W^2; without an MLP, Y = Z. ``backward``
 returns the gradients of the scalar <Y, dY> for a cotangent dY, by the
-chain rule through the cached intermediates, in float64.
+chain rule through the recorded intermediates, in float64.
 """
 
 from __future__ import annotations
@@ -20,35 +21,46 @@ from dataclasses import dataclass
 import numpy as np
 
 from architecture.spec import Architecture
-from numerics.attention import AttentionCache, attention_backward, attention_forward
+from architecture.sublayers import MLP, Attention, Residual
+from numerics.attention import AttentionCache
 from numerics.inputs import as_tokens
-from numerics.layers import activate, activation_derivative, layer_norm, layer_norm_backward
+from numerics.stack import run_block
+from numerics.sublayers import LayerWeights, Record, walk
+from numerics.sublayers import backward as sublayer_backward
 from numerics.weights import WEIGHT_NAMES, Weights, check_weights
 
 
 @dataclass(frozen=True)
 class LayerCache:
-    """Intermediates of one block (B leading; r_* are LayerNorm 1/sqrt(var + eps)).
-
-    x: block input X_l; u: attention input (LN(X_l) under Pre-LN, else X_l);
-    attention: Q, K, V, A per head; o: concatenated head outputs (B, n, H d_v);
-    z: Z; m: MLP input (LN(Z) under Pre-LN, else Z); h: pre-activations M W^1;
-    y: block output (the next block's input).
-    """
+    """One block: its input X_l, the records of its top-level sublayers, its output."""
 
     x: np.ndarray
-    u: np.ndarray
-    r_u: np.ndarray | None
-    attention: AttentionCache
-    o: np.ndarray
-    z: np.ndarray
-    r_z: np.ndarray | None
-    m: np.ndarray | None
-    r_m: np.ndarray | None
-    h: np.ndarray | None
-    phi_h: np.ndarray | None
+    records: tuple[Record, ...]
     y: np.ndarray
-    r_y: np.ndarray | None
+
+    def _attention_record(self) -> Record:
+        return next(r for top in self.records for r in walk(top)
+                    if isinstance(r.spec, Attention))
+
+    @property
+    def u(self) -> np.ndarray:
+        """The attention sublayer's input (LN(X_l) under Pre-LN, else X_l)."""
+        return self._attention_record().x
+
+    @property
+    def attention(self) -> AttentionCache:
+        return self._attention_record().cache[0]
+
+    @property
+    def z(self) -> np.ndarray:
+        """The stream after the attention residual (and its Post-LN), before the MLP."""
+        z = self.x
+        for top in self.records:
+            if isinstance(top.spec, Residual) and any(isinstance(p, MLP)
+                                                      for p in top.spec.branch):
+                break
+            z = top.y
+        return z
 
 
 @dataclass(frozen=True)
@@ -96,32 +108,9 @@ class Grads(Weights):
     x: np.ndarray | None = None
 
 
-def _maybe_norm(apply: bool, x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
-    return layer_norm(x, eps) if apply else (x, None)
-
-
-def _merge_heads(o: np.ndarray) -> np.ndarray:
-    batch, heads, n, d_v = o.shape
-    return np.swapaxes(o, 1, 2).reshape(batch, n, heads * d_v)
-
-
-def _block_forward(arch: Architecture, weights: Weights, layer: int, x: np.ndarray) -> LayerCache:
-    eps = arch.ln_eps
-    u, r_u = _maybe_norm(arch.norm == "pre", x, eps)
-    wq, wk, wv = weights.wq[:, layer], weights.wk[:, layer], weights.wv[:, layer]
-    heads, att = attention_forward(u, wq, wk, wv, arch.tau, arch.attention == "uniform")
-    o = _merge_heads(heads)
-    s = o @ weights.wo[:, layer] if arch.uses_output_projection else o
-    z = x + arch.residual_1 * s
-    z, r_z = _maybe_norm(arch.norm == "post", z, eps)
-    if not arch.mlp:
-        return LayerCache(x, u, r_u, att, o, z, r_z, None, None, None, None, z, None)
-    m, r_m = _maybe_norm(arch.norm == "pre", z, eps)
-    h = m @ weights.w1[:, layer]
-    phi_h = activate(arch.activation, h)
-    y = z + arch.residual_2 * (phi_h @ weights.w2[:, layer])
-    y, r_y = _maybe_norm(arch.norm == "post", y, eps)
-    return LayerCache(x, u, r_u, att, o, z, r_z, m, r_m, h, phi_h, y, r_y)
+def _layer(weights: Weights, layer: int) -> LayerWeights:
+    return LayerWeights(**{name: None if getattr(weights, name) is None
+                           else getattr(weights, name)[:, layer] for name in WEIGHT_NAMES})
 
 
 def forward(arch: Architecture, weights: Weights, x: object) -> tuple[np.ndarray, Cache]:
@@ -132,16 +121,13 @@ def forward(arch: Architecture, weights: Weights, x: object) -> tuple[np.ndarray
         raise ValueError(f"X must have shape ({arch.n}, {arch.d}) or ({batch}, {arch.n}, "
                          f"{arch.d}), got {tokens.shape}")
     current = np.broadcast_to(tokens, (batch, arch.n, arch.d))
+    block = arch.sublayers()
     layers = []
     for layer in range(arch.depth):
-        cache = _block_forward(arch, weights, layer, current)
-        layers.append(cache)
-        current = cache.y
+        start = current
+        current, records = run_block(block, _layer(weights, layer), current)
+        layers.append(LayerCache(start, tuple(records), current))
     return current, Cache(tuple(layers))
-
-
-def _maybe_norm_backward(r: np.ndarray | None, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    return dy if r is None else layer_norm_backward(y, r, dy)
 
 
 GRADIENT_NAMES = (*WEIGHT_NAMES, "x")
@@ -177,35 +163,14 @@ def backward(arch: Architecture, weights: Weights, cache: Cache, dy: object,
     grads: dict[str, np.ndarray | None] = {
         name: np.empty(getattr(weights, name).shape) if name in wanted else None
         for name in WEIGHT_NAMES}
-    attention_wrt = frozenset({"u"} | (wanted & {"wq", "wk", "wv"}))
     for layer in reversed(range(arch.depth)):
-        c = cache.layers[layer]
-        first = layer == 0 and "x" not in wanted
-        if arch.mlp:
-            grad = _maybe_norm_backward(c.r_y, c.y, grad)
-            df = arch.residual_2 * grad
-            w1, w2 = weights.w1[:, layer], weights.w2[:, layer]
-            if grads["w2"] is not None:
-                np.matmul(np.swapaxes(c.phi_h, 1, 2), df, out=grads["w2"][:, layer])
-            dh = df @ np.swapaxes(w2, 1, 2)
-            dh *= activation_derivative(arch.activation, c.h)
-            if grads["w1"] is not None:
-                np.matmul(np.swapaxes(c.m, 1, 2), dh, out=grads["w1"][:, layer])
-            grad = grad + _maybe_norm_backward(c.r_m, c.m, dh @ np.swapaxes(w1, 1, 2))
-        grad = _maybe_norm_backward(c.r_z, c.z, grad)
-        ds = arch.residual_1 * grad
-        if arch.uses_output_projection:
-            if grads["wo"] is not None:
-                np.matmul(np.swapaxes(c.o, 1, 2), ds, out=grads["wo"][:, layer])
-            ds = ds @ np.swapaxes(weights.wo[:, layer], 1, 2)
-        do = np.swapaxes(ds.reshape(batch, arch.n, arch.heads, arch.d_v), 1, 2)
-        att = attention_backward(c.u, weights.wq[:, layer], weights.wk[:, layer],
-                                 weights.wv[:, layer], arch.tau, c.attention, do,
-                                 attention_wrt - {"u"} if first else attention_wrt)
-        for name in ("wq", "wk", "wv"):
-            if grads[name] is not None:
-                grads[name][:, layer] = getattr(att, name)
-        if first:
+        c, w, found = cache.layers[layer], _layer(weights, layer), {}
+        records = c.records
+        for k in reversed(range(len(records))):
+            need_dx = layer > 0 or k > 0 or "x" in wanted
+            grad = sublayer_backward(records[k], w, grad, found, wanted, need_dx)
+        for name, value in found.items():
+            grads[name][:, layer] = value
+        if grad is None:
             return Grads(**grads, x=None)
-        grad = grad + _maybe_norm_backward(c.r_u, c.u, att.u)
     return Grads(**grads, x=np.ascontiguousarray(grad))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from architecture.spec import Architecture
+from numerics.attention import attention_weights
 from numerics.inputs import exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
-from numerics.layers import softmax_rows
 from numerics.model import backward, forward
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
@@ -128,7 +128,7 @@ def value_jacobian_by_directions(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, 
     W^V, so the Jacobian applied to the basis matrix E_ab is S(W^V = E_ab); the
     squared norm is the sum of squares over all d*d_v directions."""
     d = x.shape[-1]
-    a = softmax_rows(tau * (x @ wq) @ np.swapaxes(x @ wk, -1, -2))
+    a = attention_weights(x @ wq, x @ wk, tau)
     total = np.zeros(a.shape[:-2])
     for i in range(d):
         for j in range(d_v):
