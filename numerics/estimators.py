@@ -311,9 +311,11 @@ def ratio_from_moments(
     return Estimate(float(ratio), se, moments.count)
 
 
-def mean_correlation_from_moments(moments: RunningMoments, n: int) -> Estimate:
+def mean_correlation_from_moments(moments: RunningMoments, n: int, offset: int = 0
+                                  ) -> Estimate:
     """The average token correlation of a random Gram matrix G (n x n), from the moments
-    of its n^2 entries (row-major): rho = mean over k != k' of
+    of its n^2 entries (row-major, columns ``offset`` .. ``offset + n^2 - 1``): rho = mean
+    over k != k' of
     E[G_kk'] / sqrt(E[G_kk] E[G_k'k']), each correlation a ratio of expectations.
 
     The se is the delta method's, with d rho / d m_kk' = 1 / (n(n-1) sqrt(m_kk m_k'k'))
@@ -324,9 +326,11 @@ def mean_correlation_from_moments(moments: RunningMoments, n: int) -> Estimate:
     n = check_positive_int("n", n)
     if n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n}")
-    mean = np.atleast_1d(moments.mean)
+    columns = slice(offset, offset + n * n)
+    mean = np.atleast_1d(moments.mean)[columns]
     if mean.shape != (n * n,):
-        raise ValueError(f"moments must hold {n * n} Gram entries, got {mean.shape[0]}")
+        raise ValueError(f"moments must hold {n * n} Gram entries from column {offset}, got "
+                         f"{mean.shape[0]}")
     diag_index = np.arange(n) * (n + 1)
     if np.any(mean[diag_index] <= 0):
         raise ValueError("the Gram diagonal must have a positive mean")
@@ -348,7 +352,8 @@ def mean_correlation_from_moments(moments: RunningMoments, n: int) -> Estimate:
         out[np.diag_indices(n)] = -through_norm
         return out.ravel()
 
-    se = delta_method(mean, moments.covariance / moments.count, grad)
+    cov = moments.covariance[columns, columns] / moments.count
+    se = delta_method(mean, cov, grad)
     return Estimate(rho(mean), se, moments.count)
 
 

@@ -24,8 +24,7 @@ from architecture.spec import Architecture
 from architecture.sublayers import MLP, Attention, Residual
 from numerics.attention import AttentionCache
 from numerics.inputs import as_tokens
-from numerics.stack import run_block
-from numerics.sublayers import LayerWeights, Record, walk
+from numerics.sublayers import LayerWeights, Record, run_block, walk
 from numerics.sublayers import backward as sublayer_backward
 from numerics.weights import WEIGHT_NAMES, Weights, check_weights
 

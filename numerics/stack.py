@@ -17,12 +17,13 @@ from math import prod
 import numpy as np
 
 from architecture.model import Block, Model
+from architecture.sublayers import Attention
 from architecture.validate import check_correlation, check_positive
 from numerics.inputs import as_tokens, exchangeable_tokens
+from numerics.jacobians import attention_jacobian_norms
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
-from numerics.sublayers import LayerWeights, Record
-from numerics.sublayers import forward as sublayer_forward
+from numerics.sublayers import LayerWeights, Record, run_block, walk
 
 WEIGHT_STREAM = "model-weights"
 
@@ -74,17 +75,10 @@ def sample_model_weights(model: Model, count: int, seed: int, start: int = 0
     return out
 
 
-def run_block(block: Block, w: LayerWeights, x: np.ndarray) -> tuple[np.ndarray, list[Record]]:
-    """One block on B networks: (output, the records of its top-level sublayers)."""
-    records = []
-    for spec in block:
-        records.append(sublayer_forward(spec, x, w))
-        x = records[-1].y
-    return x, records
-
-
-def block_outputs(model: Model, weights: list[LayerWeights], x: np.ndarray) -> list[np.ndarray]:
-    """X^1, ..., X^L for B networks from X^0 = x ((n, d) shared or (B, n, d))."""
+def run_model(model: Model, weights: list[LayerWeights], x: np.ndarray
+              ) -> list[tuple[np.ndarray, list[Record]]]:
+    """(X^l, the records of block l) for l = 1..L, B networks, from X^0 = x ((n, d) shared or
+    (B, n, d))."""
     batch = next((getattr(w, f).shape[0] for w in weights for f in w.__dataclass_fields__
                   if getattr(w, f) is not None), None)
     tokens = as_tokens(x)
@@ -95,9 +89,15 @@ def block_outputs(model: Model, weights: list[LayerWeights], x: np.ndarray) -> l
     current = np.broadcast_to(tokens, (batch, model.n, model.d))
     out = []
     for block, w in zip(model.blocks, weights, strict=True):
-        current, _ = run_block(block, w, current)
-        out.append(current)
+        current, records = run_block(block, w, current)
+        out.append((current, records))
     return out
+
+
+def first_attention(records: list[Record]) -> Record | None:
+    """The record of the first attention sublayer of a block (None if it has none)."""
+    return next((r for top in records for r in walk(top) if isinstance(r.spec, Attention)),
+                None)
 
 
 def _inputs(model: Model, tokens: Tokens, count: int, seed: int, start: int) -> np.ndarray:
@@ -106,16 +106,28 @@ def _inputs(model: Model, tokens: Tokens, count: int, seed: int, start: int) -> 
     return tokens
 
 
-def layer_gram_sampler(model: Model, tokens: Tokens) -> Sampler:
-    """Per sample, the Gram X^l (X^l)^T of every block output, row-major: (count, L n^2)."""
+def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False) -> Sampler:
+    """Per sample, the Gram X^l (X^l)^T of every block output, row-major: (count, L n^2);
+    with ``jacobians``, then ||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2 of the first
+    block's first attention head at its own input (3 more columns)."""
     tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
 
     def sample(start: int, count: int, seed: int) -> np.ndarray:
         weights = sample_model_weights(model, count, seed, start)
         x = _inputs(model, tokens, count, seed, start)
-        grams = [y @ np.swapaxes(y, -1, -2) for y in block_outputs(model, weights, x)]
-        return np.stack([np.broadcast_to(g, (count, model.n, model.n)) for g in grams],
-                        axis=1).reshape(count, -1)
+        run = run_model(model, weights, x)
+        grams = [y @ np.swapaxes(y, -1, -2) for y, _ in run]
+        columns = [np.stack([np.broadcast_to(g, (count, model.n, model.n)) for g in grams],
+                            axis=1).reshape(count, -1)]
+        if jacobians:
+            record, w = first_attention(run[0][1]), weights[0]
+            if record is None:
+                raise ValueError("the first block has no attention sublayer")
+            spec = record.spec
+            norms = attention_jacobian_norms(record.x, w.wq[:, 0], w.wk[:, 0], w.wv[:, 0],
+                                             spec.scale, uniform=spec.kind == "uniform")
+            columns.append(np.stack([norms.query, norms.key, norms.value], axis=1))
+        return np.concatenate(columns, axis=1)
 
     extra = model.n * model.d if isinstance(tokens, GaussianTokens) else 0
     return sized(sample, draws_per_network(model) + extra)

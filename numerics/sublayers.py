@@ -15,7 +15,7 @@ new kind adds one forward and one backward here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,3 +154,14 @@ def walk(record: Record):
     yield record
     for child in record.children:
         yield from walk(child)
+
+
+def run_block(block: Sequence[Sublayer], w: LayerWeights, x: np.ndarray
+              ) -> tuple[np.ndarray, list[Record]]:
+    """One block (a sequence of sublayers sharing one layer's weights ``w``) on B networks:
+    (its output, the records of its top-level sublayers)."""
+    records = []
+    for spec in block:
+        records.append(forward(spec, x, w))
+        x = records[-1].y
+    return x, records

@@ -133,6 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="budget of the Monte Carlo checks (default quick)")
     p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
 
+    p = sub.add_parser("propagate", help="a model's expected Gram layer by layer: the "
+                       "theory's composed maps beside Monte Carlo of the same model")
+    p.add_argument("--arch", required=True, metavar="SPEC",
+                   help="key=value,... (L, n, d, d_k, d_v, d_ff, heads, norm, attention, mask, "
+                        "mlp, alpha_1, alpha_2, sigma_*, temperature) or a TOML file")
+    p.add_argument("--input", default="gram:rho=0.5,s=1", metavar="INPUT",
+                   help="gram:rho=R,s=S | gaussian:rho=R,sigma_x=S | rank-one "
+                        "(default gram:rho=0.5,s=1)")
+    p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
+                   help="how hard the Monte Carlo tries (default standard)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+    p.add_argument("--plot", metavar="PATH", help="draw theory and Monte Carlo against depth "
+                   "(PNG)")
+
     p = sub.add_parser("figures", help="draw theory curves beside Monte Carlo points (PNG)")
     p.add_argument("--out", default="docs/figures", metavar="DIR",
                    help="output directory (default docs/figures/)")
@@ -379,6 +394,37 @@ def cmd_derive(args, console: Console) -> int:
     return EXIT_FAILED if unsettled else EXIT_OK
 
 
+def cmd_propagate(args, console: Console) -> int:
+    """Exit 0 when no exact comparison fails or is inconclusive (approximate maps report
+    their gap and do not change the exit code); 1 otherwise."""
+    from sigprop.arch_spec import parse_arch, parse_input
+    from sigprop.propagate import propagate
+    from sigprop.propagate_report import plot, print_table, to_json
+
+    arch, spec = parse_arch(args.arch), parse_input(args.input)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise UsageError(f"--plot needs matplotlib ({exc}); install it with "
+                             "pip install -e '.[figures]'") from None
+        _output_dir(str(Path(args.plot).parent))
+    with console.status("propagating") as status:
+        result = propagate(arch, spec, budget=args.budget, seed=args.seed,
+                           progress=lambda text: status.update(f"propagate: {text}"))
+    print_table(result, console)
+    if args.json:
+        _write(args.json, to_json(result), console)
+    if args.plot:
+        try:
+            plot(result, Path(args.plot))
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.plot}: {exc.strerror or exc}") from None
+        console.print(f"wrote {args.plot}")
+    unsettled = [v for v in result.verdicts if v in ("fail", "inconclusive")]
+    return EXIT_FAILED if unsettled else EXIT_OK
+
+
 def cmd_figures(args, console: Console) -> int:
     """Four PNGs (theory curves, Monte Carlo points +- 2 se) and summary.md."""
     from rich.progress import Progress
@@ -409,7 +455,7 @@ def cmd_figures(args, console: Console) -> int:
 COMMANDS: dict[str, Callable] = {"list": cmd_list, "audit": cmd_audit, "verify": cmd_verify,
                                  "check": cmd_check,
                                  "calibrate": cmd_calibrate, "derive": cmd_derive,
-                                 "figures": cmd_figures}
+                                 "propagate": cmd_propagate, "figures": cmd_figures}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
