@@ -143,3 +143,8 @@ class Residual:
 
 
 Sublayer = Attention | MLP | LayerNorm | Residual
+
+#: the kinds a block may hold directly or in a residual branch; a new kind is added here
+KINDS_OF_SUBLAYER: tuple[type, ...] = (Attention, MLP, LayerNorm)
+#: the allowed values of every string field of a spec, by field name
+CHOICES: dict[str, tuple[str, ...]] = {"kind": KINDS, "mask": MASKS, "activation": ACTIVATIONS}

@@ -27,9 +27,12 @@ definitions; nothing final is typed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from types import SimpleNamespace
+from typing import Any
 
 import mpmath
 import sympy as sp
@@ -596,6 +599,16 @@ _MP_ACTIVATIONS: dict[str, Callable[[mpmath.mpf], mpmath.mpf]] = {
     "gelu": _gelu,
     "tanh": mpmath.tanh,
 }
+#: the same activations in float arithmetic (the standard library's math)
+_FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
+    "linear": lambda x: x,
+    "relu": lambda x: x if x > 0 else 0.0,
+    "gelu": lambda x: 0.5 * x * math.erfc(-x / math.sqrt(2.0)),
+    "tanh": math.tanh,
+}
+#: float arithmetic under mpmath's names, for the quadrature at dps <= 15
+_FLOAT = SimpleNamespace(sqrt=math.sqrt, cos=math.cos, sin=math.sin, atan2=math.atan2,
+                         log=math.log, exp=math.exp, fsum=math.fsum, mpf=float, pi=math.pi)
 
 
 @lru_cache(maxsize=16)
@@ -617,30 +630,40 @@ def quadrature_kernel(activation: str, q1: object, q2: object, c: object, dps: i
     and r runs over [0, R] with exp(-R^2/2) = 10^-(dps+5) under one Gauss-Legendre rule;
     3 * 2^(degree-1) nodes per rule. Polynomial integrands (linear, relu) come out exact
     to working precision; for gelu and tanh at q <= 10 the default is accurate to about
-    1e-12 relative. Needs q1, q2 > 0 and |c| <= sqrt(q1 q2)."""
-    phi = _MP_ACTIVATIONS[_check_activation(activation, ACTIVATIONS)]
+    1e-12 relative. At dps <= 15 the rule runs in float arithmetic (math), about 50
+    times faster, to about 1e-13 relative. Needs q1, q2 > 0 and |c| <= sqrt(q1 q2)."""
+    name = _check_activation(activation, ACTIVATIONS)
     dps = check_positive_int("dps", dps)
     degree = check_positive_int("degree", degree)
-    with mpmath.workdps(dps):
-        m1, m2, mc = _mp_moments(q1, q2, c, strict=False)
-        rho = mc / mpmath.sqrt(m1 * m2)
-        a0 = mpmath.sqrt(m1)
-        b1, b2 = mpmath.sqrt(m2) * rho, mpmath.sqrt(m2) * mpmath.sqrt(1 - rho * rho)
-        # A(p) = a0 cos p vanishes at +-pi/2; B(p) = b1 cos p + b2 sin p at t +- pi/2
-        t = mpmath.atan2(b2, b1)
-        kinks = {-mpmath.pi / 2, mpmath.pi / 2}
-        kinks |= {(z + mpmath.pi) % (2 * mpmath.pi) - mpmath.pi
-                  for z in (t - mpmath.pi / 2, t + mpmath.pi / 2)}
-        cuts = sorted(kinks | {-mpmath.pi, mpmath.pi})
+    with mpmath.workdps(max(dps, 15)):
+        moments = _mp_moments(q1, q2, c, strict=False)
         nodes = _legendre_nodes(degree, mpmath.mp.prec)
-        reach = mpmath.sqrt(2 * (dps + 5) * mpmath.log(10))
-        radial = [(reach * (1 + x) / 2, w * reach / 2) for x, w in nodes]
-        radial = [(r, w * r * mpmath.exp(-r * r / 2)) for r, w in radial]
-        total = mpmath.mpf(0)
-        for lo, hi in itertools.pairwise(cuts):
-            half, mid = (hi - lo) / 2, (hi + lo) / 2
-            for x, w in nodes:
-                p = mid + half * x
-                a, b = a0 * mpmath.cos(p), b1 * mpmath.cos(p) + b2 * mpmath.sin(p)
-                total += half * w * mpmath.fsum(wr * phi(a * r) * phi(b * r) for r, wr in radial)
-        return +(total / (2 * mpmath.pi))
+        if dps > 15:
+            return _quadrature(mpmath, _MP_ACTIVATIONS[name], *moments, nodes, dps)
+    floats = [(float(x), float(w)) for x, w in nodes]
+    return mpmath.mpf(_quadrature(_FLOAT, _FLOAT_ACTIVATIONS[name],
+                                  *(float(m) for m in moments), floats, dps))
+
+
+def _quadrature(m: Any, phi: Callable, m1: Any, m2: Any, mc: Any,
+                nodes: Sequence[tuple[Any, Any]], dps: int) -> Any:
+    """The rule of ``quadrature_kernel`` in the arithmetic of ``m`` (mpmath, or float)."""
+    rho = mc / m.sqrt(m1 * m2)
+    a0 = m.sqrt(m1)
+    b1, b2 = m.sqrt(m2) * rho, m.sqrt(m2) * m.sqrt(max(1 - rho * rho, 0 * rho))
+    # A(p) = a0 cos p vanishes at +-pi/2; B(p) = b1 cos p + b2 sin p at t +- pi/2
+    t = m.atan2(b2, b1)
+    kinks = {-m.pi / 2, m.pi / 2}
+    kinks |= {(z + m.pi) % (2 * m.pi) - m.pi for z in (t - m.pi / 2, t + m.pi / 2)}
+    cuts = sorted(kinks | {-m.pi, m.pi})
+    reach = m.sqrt(2 * (dps + 5) * m.log(10))
+    radial = [(reach * (1 + x) / 2, w * reach / 2) for x, w in nodes]
+    radial = [(r, w * r * m.exp(-r * r / 2)) for r, w in radial]
+    total = m.mpf(0)
+    for lo, hi in itertools.pairwise(cuts):
+        half, mid = (hi - lo) / 2, (hi + lo) / 2
+        for x, w in nodes:
+            p = mid + half * x
+            a, b = a0 * m.cos(p), b1 * m.cos(p) + b2 * m.sin(p)
+            total += half * w * m.fsum(wr * phi(a * r) * phi(b * r) for r, wr in radial)
+    return total / (2 * m.pi)
