@@ -208,12 +208,12 @@ def _jacobian_gap_derive(kind: str) -> Derivation:
                 for _ in range(3) for e in gap_q)
     residual = sp.S.Zero if gap_v == sp.zeros(*gap_v.shape) and worst < 1e-40 else sp.nan
     steps = (("Jacobians by differentiation (engine)", r"n = 2,\ d_v = 2,\ d_k = 1,\ "
-              r"	ext{every entry of } X, W^Q, W^K, W^V 	ext{ a symbol}"),
+              r"\text{every entry of } X, W^Q, W^K, W^V \text{ a symbol}"),
              (r"$\partial S/\partial W^V$ against $AX\otimes I_{d_v}$",
-              r"	ext{difference simplifies to } " + sp.latex(gap_v.norm())),
+              r"\text{difference simplifies to } " + sp.latex(gap_v.norm())),
              (r"$\partial S/\partial W^Q$ against the printed Kronecker form",
-              rf"\max|	ext{{difference}}| = {sp.latex(worst)} 	ext{{ at 3 random rational "
-              r"points, 50 digits}}"))
+              rf"\max|\text{{difference}}| = {sp.latex(worst)} \text{{ at 3 random rational "
+              r"points, 50 digits}"))
     return Derivation(residual, steps)
 
 
@@ -233,8 +233,8 @@ def _uniform_softmax_derive(kind: str) -> Derivation:
         kronecker.SYMPY, m)).norm()**2) for m in range(2, 6)}
     residual = sp.Add(*gaps.values())
     steps = (("Softmax Jacobian at zero logits, by differentiation (engine)",
-              r"rac{\partial A}{\partial M}\Big|_{M=0} 	ext{ for } n = 2,\dots,5"),
-             (r"Against $	frac1n I_n\otimes(I_n - 	frac1n J)$",
+              r"rac{\partial A}{\partial M}\Big|_{M=0} \text{ for } n = 2,\dots,5"),
+             (r"Against $\tfrac1n I_n\otimes(I_n - \tfrac1n J)$",
               r",\ ".join(rf"n={m}: {sp.latex(v)}" for m, v in gaps.items())))
     return Derivation(residual, steps)
 
