@@ -28,8 +28,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from architecture.model import Model
-from architecture.sublayers import ACTIVATIONS, MASKS, MLP, Attention, LayerNorm, Residual, Sublayer
+from architecture.model import Model, transformer_block
+from architecture.sublayers import ACTIVATIONS, MASKS, MLP, Attention, Sublayer
 from architecture.validate import (
     check_nonnegative,
     check_positive,
@@ -130,14 +130,9 @@ class Architecture:
                               output_projection=self.uses_output_projection,
                               sigma_q=self.sigma_q, sigma_k=self.sigma_k,
                               sigma_v=self.sigma_v, sigma_o=self.sigma_o)
-        mlp = MLP(self.activation, self.d_ff, self.sigma_1, self.sigma_2)
-        norm = LayerNorm(self.ln_eps)
-        pre = (norm,) if self.norm == "pre" else ()
-        post = (norm,) if self.norm == "post" else ()
-        out: tuple[Sublayer, ...] = (Residual((*pre, attention), self.residual_1), *post)
-        if self.mlp:
-            out += (Residual((*pre, mlp), self.residual_2), *post)
-        return out
+        mlp = MLP(self.activation, self.d_ff, self.sigma_1, self.sigma_2) if self.mlp else None
+        return transformer_block(attention, mlp, self.norm, self.residual_1, self.residual_2,
+                                 self.ln_eps)
 
     def model(self) -> Model:
         """The stack as a :class:`Model`: ``depth`` copies of ``sublayers()``."""

@@ -139,84 +139,6 @@ def value_jacobian_by_directions(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, 
     return total, a
 
 
-def gram_entries(z: np.ndarray) -> np.ndarray:
-    """(mean diagonal, mean off-diagonal) of the Gram Z Z^T per sample: (count, 2)."""
-    g = z @ np.swapaxes(z, -1, -2)
-    n = g.shape[-1]
-    diag = np.einsum("...ii->...", g) / n
-    off = (g.sum(axis=(-1, -2)) - diag * n) / (n * (n - 1))
-    return np.stack([diag, off], axis=-1)
-
-
-def mean_cosine_distance(z: np.ndarray) -> np.ndarray:
-    """1 - mean over token pairs k != k' of cos(z_k, z_k'), per sample."""
-    u = z / np.linalg.norm(z, axis=-1, keepdims=True)
-    cos = u @ np.swapaxes(u, -1, -2)
-    n = cos.shape[-1]
-    return 1.0 - (cos.sum(axis=(-1, -2)) - n) / (n * (n - 1))
-
-
-def stack_sampler(arch: Architecture, x: np.ndarray, statistic: str) -> Sampler:
-    """A statistic of the output of a random stack at fixed input X:
-    ``gram`` -> (mean diag, mean off-diag) of Y Y^T; ``cosine`` -> 1 - mean cos."""
-    if statistic not in ("gram", "cosine"):
-        raise ValueError(f"statistic must be gram or cosine, got {statistic!r}")
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        w = sample_weights(arch, count, seed, start)
-        y, _ = forward(arch, w, x)
-        return gram_entries(y) if statistic == "gram" else mean_cosine_distance(y)
-
-    return sized(sample, draws_per_network(arch))
-
-
-def gram_difference_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
-    """(mean diag - mean off-diag, mean diag) of the output Gram: its ratio of
-    means estimates 1 - rho_L = E[q_L - c_L] / E[q_L]."""
-    inner = stack_sampler(arch, x, "gram")
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        qc = inner(start, count, seed)
-        return np.stack([qc[:, 0] - qc[:, 1], qc[:, 0]], axis=-1)
-
-    return sized(sample, draws_per_network(arch))
-
-
-def last_layer_query_norm_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
-    """||dS_L/dW^Q_L||_F^2 of the last layer of a random stack (head 0), at its input."""
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        w = sample_weights(arch, count, seed, start)
-        _, cache = forward(arch, w, x)
-        return layer_jacobian_norms(arch, w, cache).query[:, -1, 0]
-
-    return sized(sample, draws_per_network(arch))
-
-
-def gram_entry_sampler(arch: Architecture, x: np.ndarray, entry: str) -> Sampler:
-    """Mean diagonal (``entry='diagonal'``) or mean off-diagonal (``'off-diagonal'``)
-    entry of the output Gram Y Y^T of a random stack at fixed input X."""
-    columns = {"diagonal": 0, "off-diagonal": 1}
-    if entry not in columns:
-        raise ValueError(f"entry must be diagonal or off-diagonal, got {entry!r}")
-    inner, column = stack_sampler(arch, x, "gram"), columns[entry]
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        return inner(start, count, seed)[:, column]
-
-    return sized(sample, draws_per_network(arch))
-
-
-def output_gram_sampler(arch: Architecture, x: np.ndarray) -> Sampler:
-    """The Gram matrix Y Y^T of the stack's output, row-major: (count, n * n)."""
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        y, _ = forward(arch, sample_weights(arch, count, seed, start), x)
-        return (y @ np.swapaxes(y, 1, 2)).reshape(count, -1)
-
-    return sized(sample, draws_per_network(arch))
-
-
 def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, ...]) -> Sampler:
     """sum over layers and the weights ``names`` of ||dL/dW||_F^2, for the loss
     L = <Y, dY> with a fresh standard Gaussian cotangent dY per network."""
@@ -231,18 +153,6 @@ def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, .
             g = getattr(grads, name).reshape(count, -1)
             total += np.einsum("bk,bk->b", g, g)
         return total
-
-    return sized(sample, draws_per_network(arch) + arch.n * arch.d)
-
-
-def layer_gram_sampler(arch: Architecture, rho: float, s: float) -> Sampler:
-    """Per layer l = 1..L, (mean diagonal, mean off-diagonal) entry of the Gram of the block
-    output X^l, for exchangeable Gaussian tokens drawn per sample: (count, 2 L)."""
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        x = exchangeable_tokens(arch.n, arch.d, rho, s, count, seed, start)
-        _, cache = forward(arch, sample_weights(arch, count, seed, start), x)
-        return gram_entries(cache.outputs).reshape(count, -1)
 
     return sized(sample, draws_per_network(arch) + arch.n * arch.d)
 

@@ -106,28 +106,108 @@ def _inputs(model: Model, tokens: Tokens, count: int, seed: int, start: int) -> 
     return tokens
 
 
-def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False) -> Sampler:
-    """Per sample, the Gram X^l (X^l)^T of every block output, row-major: (count, L n^2);
+def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
+    """(||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2) of a block's first attention, head 0,
+    at its own input: (B, 3)."""
+    record = first_attention(records)
+    if record is None:
+        raise ValueError("a block has no attention sublayer")
+    spec = record.spec
+    norms = attention_jacobian_norms(record.x, w.wq[:, 0], w.wk[:, 0], w.wv[:, 0],
+                                     spec.scale, uniform=spec.kind == "uniform")
+    return np.stack([norms.query, norms.key, norms.value], axis=1)
+
+
+def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False,
+                       summary: str = "gram") -> Sampler:
+    """Per sample, ``gram_summary`` of the Gram X^l (X^l)^T of every block output, block
+    after block: (count, L n^2) for ``gram`` (row-major), (count, 2 L) for ``entries``;
     with ``jacobians``, then ||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2 of the first
     block's first attention head at its own input (3 more columns)."""
+    if summary not in GRAM_SUMMARIES:
+        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
     tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
 
     def sample(start: int, count: int, seed: int) -> np.ndarray:
         weights = sample_model_weights(model, count, seed, start)
-        x = _inputs(model, tokens, count, seed, start)
-        run = run_model(model, weights, x)
-        grams = [y @ np.swapaxes(y, -1, -2) for y, _ in run]
-        columns = [np.stack([np.broadcast_to(g, (count, model.n, model.n)) for g in grams],
-                            axis=1).reshape(count, -1)]
+        run = run_model(model, weights, _inputs(model, tokens, count, seed, start))
+        grams = [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, model.n, model.n))
+                 for y, _ in run]
+        columns = [gram_summary(g, summary).reshape(count, -1) for g in grams]
         if jacobians:
-            record, w = first_attention(run[0][1]), weights[0]
-            if record is None:
-                raise ValueError("the first block has no attention sublayer")
-            spec = record.spec
-            norms = attention_jacobian_norms(record.x, w.wq[:, 0], w.wk[:, 0], w.wv[:, 0],
-                                             spec.scale, uniform=spec.kind == "uniform")
-            columns.append(np.stack([norms.query, norms.key, norms.value], axis=1))
+            columns.append(_attention_norms(run[0][1], weights[0]))
         return np.concatenate(columns, axis=1)
 
-    extra = model.n * model.d if isinstance(tokens, GaussianTokens) else 0
-    return sized(sample, draws_per_network(model) + extra)
+    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))
+
+
+def _token_draws(model: Model, tokens: Tokens) -> int:
+    return model.n * model.d if isinstance(tokens, GaussianTokens) else 0
+
+
+def gram_summary(g: np.ndarray, summary: str) -> np.ndarray:
+    """A summary of Gram matrices G (B, n, n), per network:
+
+    - ``diagonal``, ``off-diagonal``: the mean diagonal / off-diagonal entry, (B,);
+    - ``entries``: (mean diagonal, mean off-diagonal), (B, 2);
+    - ``spread``: (mean diagonal - mean off-diagonal, mean diagonal), (B, 2), whose ratio
+      of means estimates 1 - rho = E[q - c] / E[q];
+    - ``cosine-distance``: 1 - the mean over k != k' of G_kk' / sqrt(G_kk G_k'k'), (B,);
+    - ``inner-product-sum``: 1^T G 1, (B,); ``squared-norm``: tr G, (B,);
+    - ``gram``: G row-major, (B, n^2).
+    """
+    n = g.shape[-1]
+    diag = np.einsum("...ii->...i", g)
+    if summary == "gram":
+        return g.reshape(g.shape[0], -1)
+    if summary == "cosine-distance":
+        cos = g / np.sqrt(diag[..., :, None] * diag[..., None, :])
+        return 1.0 - (cos.sum(axis=(-1, -2)) - n) / (n * (n - 1))
+    trace, total = diag.sum(axis=-1), g.sum(axis=(-1, -2))
+    mean_diag, mean_off = trace / n, (total - trace) / (n * (n - 1))
+    values = {"diagonal": mean_diag, "off-diagonal": mean_off,
+              "entries": np.stack([mean_diag, mean_off], axis=-1),
+              "spread": np.stack([mean_diag - mean_off, mean_diag], axis=-1),
+              "inner-product-sum": total, "squared-norm": trace}
+    if summary not in values:
+        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
+    return values[summary]
+
+
+GRAM_SUMMARIES = ("diagonal", "off-diagonal", "entries", "spread", "cosine-distance",
+                  "inner-product-sum", "squared-norm", "gram")
+
+
+def output_sampler(model: Model, tokens: Tokens, summary: str) -> Sampler:
+    """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network."""
+    if summary not in GRAM_SUMMARIES:
+        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
+    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        weights = sample_model_weights(model, count, seed, start)
+        y = run_model(model, weights, _inputs(model, tokens, count, seed, start))[-1][0]
+        g = np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, model.n, model.n))
+        return gram_summary(g, summary)
+
+    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))
+
+
+def block_attention_norms_sampler(model: Model, tokens: Tokens, which: str,
+                            block: int | None = None) -> Sampler:
+    """||dS_l/dW^which_l||_F^2 (which: query, key, value) of block l's first attention, head
+    0, at its own input: every block, (count, L), or only ``block`` (an index), (count,)."""
+    column = {"query": 0, "key": 1, "value": 2}.get(which)
+    if column is None:
+        raise ValueError(f"which must be query, key or value, got {which!r}")
+    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
+    chosen = range(model.depth) if block is None else [range(model.depth)[block]]
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        weights = sample_model_weights(model, count, seed, start)
+        run = run_model(model, weights, _inputs(model, tokens, count, seed, start))
+        norms = np.stack([_attention_norms(run[i][1], weights[i])[:, column] for i in chosen],
+                         axis=1)
+        return norms if block is None else norms[:, 0]
+
+    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))

@@ -21,15 +21,13 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from architecture.spec import Architecture
-from numerics.estimators import RunningMoments
+from architecture.model import Model, transformer_block
+from architecture.sublayers import Attention
 from numerics.inputs import gram_matched_tokens
-from numerics.jacobians import layer_jacobian_norms
-from numerics.model import forward
-from numerics.montecarlo import mean_estimate
+from numerics.montecarlo import mean_estimate, run_moments
 from numerics.quantities import attention_norms_sampler, single_head
-from numerics.weights import sample_weights
-from theory import propagation as pr
+from numerics.stack import block_attention_norms_sampler
+from theory import blocks
 from theory.attention import query_norm_uniform
 
 
@@ -59,8 +57,8 @@ def _query_formula() -> sp.Expr:
 
 
 @cache
-def _post_ln_step() -> sp.Expr:
-    return pr.post_ln_map().value
+def _query_formula() -> sp.Expr:
+    return query_norm_uniform("query").value
 
 
 def _query_theory(n: int, d: int, d_v: int, sigma_k: float, sigma_v: float, rho: float,
@@ -71,15 +69,12 @@ def _query_theory(n: int, d: int, d_v: int, sigma_k: float, sigma_v: float, rho:
     return float(expr.subs({sym: values[sym.name] for sym in expr.free_symbols}))
 
 
-def post_ln_correlations(n: int, a: float, rho0: float, layers: int) -> list[float]:
-    """rho_0, rho_1, ..., rho_layers from the derived Post-LN map with a per block."""
-    step = sp.lambdify(sp.Symbol("rho", positive=True),
-                       1 - _post_ln_step().subs({pr.n: n, sp.Symbol("n", positive=True): n,
-                                                 pr.a: a}), "math")
-    out = [rho0]
-    for _ in range(layers):
-        out.append(float(step(out[-1])))
-    return out
+def post_ln_correlations(model: Model, rho0: float) -> list[float]:
+    """rho_0, rho_1, ..., rho_L of ``model`` from input correlation rho0 (s = 1), by the
+    theory maps of its blocks (softmax attention under the uniform assumption)."""
+    start = blocks.State(blocks.exchangeable(model.n, model.d, model.d * rho0))
+    return [rho0, *(float(blocks.mean_correlation(state.gram))
+                    for state, _ in blocks.propagate(model, start))]
 
 
 @dataclass(frozen=True)
@@ -92,20 +87,16 @@ class DepthStudy:
 def depth_study(depth: int = 24, n: int = 8, d: int = 64, d_k: int = 16, rho0: float = 0.2,
                 samples: int = 256, seed: int = 0, scaling: str = "constant") -> DepthStudy:
     """Per-layer E||dS_l/dW^Q_l||^2 (Monte Carlo) vs sigma_k^2 sigma_v^2 d^4 (1-rho_{l-1})^2 (n-1)/n
-    with rho_l from the Post-LN map; standard init sigma^2 = 1/d, alpha_1 = 1 or 1/sqrt(L)."""
+    with rho_l from the theory maps of the stack; standard init sigma^2 = 1/d,
+    alpha_1 = 1 or 1/sqrt(L)."""
     sigma = 1 / math.sqrt(d)
-    arch = Architecture(n=n, d=d, d_k=d_k, d_v=d, depth=depth, norm="post", attention="softmax",
-                        mlp=False, alpha_1=1.0, residual_scaling=scaling, sigma_q=sigma,
-                        sigma_k=sigma, sigma_v=sigma)
+    alpha = 1 / math.sqrt(depth) if scaling == "inv_sqrt_depth" else 1.0
+    attention = Attention(heads=1, d_k=d_k, d_v=d, scale=1 / math.sqrt(d_k), kind="softmax",
+                          sigma_q=sigma, sigma_k=sigma, sigma_v=sigma)
+    model = Model(n, d, (transformer_block(attention, None, "post", alpha),) * depth)
     x = gram_matched_tokens(n, d, rho0, 1.0)
-    moments = RunningMoments()
-    for start in range(0, samples, 64):
-        count = min(64, samples - start)
-        w = sample_weights(arch, count, seed, start)
-        _, cache_ = forward(arch, w, x)
-        moments.update(layer_jacobian_norms(arch, w, cache_).query[:, :, 0])
-    a = arch.residual_1**2 * sigma**2 * d
-    rhos = post_ln_correlations(n, a, rho0, depth)
+    moments = run_moments(block_attention_norms_sampler(model, x, "query"), samples, seed, chunk=64)
+    rhos = post_ln_correlations(model, rho0)
     rows = tuple(
         Row(float(layer + 1), _query_theory(n, d, d, sigma, sigma, rhos[layer], 1.0),
             float(moments.mean[layer]), float(moments.standard_error[layer]))

@@ -117,11 +117,11 @@ def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
 
 def test_monte_carlo_runs_do_not_depend_on_the_worker_count() -> None:
     from numerics.montecarlo import run_moments
-    from numerics.quantities import stack_sampler
+    from numerics.stack import output_sampler
 
     arch = Architecture(n=3, d=8, d_k=4, d_v=8, depth=2, norm="post", mlp=False)
     x = np.random.default_rng(0).standard_normal((3, 8))
-    sampler = stack_sampler(arch, x, "gram")
+    sampler = output_sampler(arch.model(), x, "spread")
     runs = [run_moments(sampler, 1000, 5, chunk=64, workers=w).estimate(1) for w in (1, 2, 3)]
     means = [r.mean for r in runs]
     ses = [r.se for r in runs]

@@ -12,8 +12,8 @@ import pytest
 import sympy as sp
 
 from sigprop import registry
+from sigprop.claims.forward import pre_ln_bounds
 from theory import attention as at
-from theory import propagation as pr
 
 S = {name: sp.Symbol(name, positive=True) for name in (
     "n", "d", "d_k", "d_v", "d_ff", "L", "alpha_1", "alpha_2", "sigma_q", "sigma_k", "sigma_v",
@@ -64,19 +64,20 @@ def test_gaussian_tokens_sixth_moment() -> None:
 
 
 def test_post_ln_map() -> None:
-    one_minus = (1 - rho) / (1 + S["c"] * M)
-    assert same(pr.post_ln_map().value.subs(pr.a, S["c"]), one_minus)
+    one_minus = (1 - rho) / (1 + A * M)
+    assert same(registry.get("forward.post-ln-correlation-map").derived.expr, one_minus)
 
 
 def test_pre_ln_increment() -> None:
-    assert same(pr.pre_ln_increment().value, a1**2 * sv**2 * d**2 * M)
+    assert same(registry.get("forward.pre-ln-correlation-growth").derived.expr,
+                a1**2 * sv**2 * d**2 * M)
 
 
 def test_pre_ln_is_theta_one_over_depth() -> None:
-    lo, hi = pr.pre_ln_bounds().value  # l (1 - rho_l) lies between these as l -> infinity
-    spread = {pr.q0: 2 * pr.c0}  # any input with q0 > c0 (not yet collapsed)
-    assert lo.subs(spread).is_positive and hi.subs(spread).is_finite
-    assert sp.simplify(hi / lo - pr.n) == 0
+    lo, hi = pre_ln_bounds(s * d * (1 - rho), s * d)  # l (1 - rho_l) lies between these
+    half = {rho: sp.Rational(1, 2)}  # any input not yet collapsed
+    assert lo.subs(half).is_positive and hi.subs(half).is_finite
+    assert sp.simplify(by_name(hi / lo) - n) == 0
 
 
 def test_relu_kernel_claim() -> None:

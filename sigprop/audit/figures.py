@@ -31,7 +31,8 @@ from scipy import stats as sps
 from architecture.spec import Architecture
 from numerics.estimators import Estimate, RunningMoments, ratio_from_moments
 from numerics.montecarlo import Sampler, run_moments
-from numerics.quantities import layer_gradient_sampler, layer_gram_sampler
+from numerics.quantities import layer_gradient_sampler
+from numerics.stack import GaussianTokens, layer_gram_sampler
 from sigprop.budget import ALPHA_FAIL, get_budget
 from sigprop.harness import check_seed
 
@@ -138,7 +139,8 @@ def correlation(p: Mapping[str, float], figure: Mapping[str, Any], budget: str,
     tolerance = float(figure.get("tolerance", 0.1))
     depth = int(p["L"])
     samplers = {f"{norm}/{scaling}": layer_gram_sampler(
-        _arch(p, norm=norm, scaling=scaling), p["rho"], p["sigma_x"]**2)
+        _arch(p, norm=norm, scaling=scaling).model(), GaussianTokens(p["rho"], p["sigma_x"]**2),
+        summary="entries")
         for norm in ("none", "pre", "post") for scaling in ("inv_sqrt_depth", "constant")}
 
     def parts_of(moments: dict) -> Parts:
@@ -194,8 +196,9 @@ def uniform_norms(p: Mapping[str, float], figure: Mapping[str, Any], budget: str
     settings = [(scaling, sigma) for scaling in ("constant", "inv_sqrt_depth")
                 for sigma in (small, 1.0)]
     samplers = {f"{attention}/{scaling}/{sigma:.4g}": layer_gram_sampler(
-        _arch(p, norm="none", attention=attention, activation="linear", scaling=scaling),
-        0.0, sigma**2) for scaling, sigma in settings for attention in ("uniform", "softmax")}
+        _arch(p, norm="none", attention=attention, activation="linear", scaling=scaling).model(),
+        GaussianTokens(0.0, sigma**2), summary="entries")
+        for scaling, sigma in settings for attention in ("uniform", "softmax")}
 
     def gaps_of(moments: dict) -> dict[tuple[str, float], list[tuple[float, float]]]:
         out = {}

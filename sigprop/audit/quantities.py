@@ -24,7 +24,9 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from architecture.model import transformer_block
 from architecture.spec import Architecture
+from architecture.sublayers import MLP, Attention
 from numerics.attention_layer import (
     Layer,
     Tokens,
@@ -39,17 +41,19 @@ from numerics.attention_layer import (
 from numerics.estimators import Estimate, mean_correlation_from_moments
 from numerics.jacobians import attention_matrix
 from numerics.montecarlo import Sampler, mean_estimate, run_moments, sized
-from numerics.quantities import loss_gradient_sampler, output_gram_sampler
+from numerics.quantities import loss_gradient_sampler
+from numerics.stack import output_sampler
 from sigprop.audit import kronecker
 from sigprop.audit.inputs import statistics
 from sigprop.audit.model import Model
-from theory import gram_maps, jacobians, layer_moments, logits
+from theory import blocks, jacobians, layer_moments, logits
 from theory.attention import (
     Derivation,
     prove_rank_one_query_gradient,
     softmax_jacobian_at_uniform,
     symbolic_head,
 )
+from theory.statistics import symbol as statistic
 
 #: chunk of samples per Monte Carlo call (capped further by the samplers' draws)
 CHUNK = 2048
@@ -261,55 +265,71 @@ def _paper_stack(s: Setting, activation: str = "linear") -> Architecture:
 
 
 def _stack_sampler(statistic: str) -> Callable[[Setting], Sampler]:
+    summary = statistic.replace("_", "-")
+
     def build(s: Setting) -> Sampler:
-        inner = output_gram_sampler(_paper_stack(s), s.x)
-        n = int(s["n"])
-        if statistic == "gram":
-            return inner
-
-        def sample(start: int, count: int, seed: int) -> np.ndarray:
-            g = inner(start, count, seed).reshape(count, n, n)
-            if statistic == "inner_product_sum":
-                return g.sum(axis=(1, 2))
-            return np.einsum("bii->b", g)
-
-        sample.draws_per_sample = getattr(inner, "draws_per_sample", 0)
-        return sample
+        return output_sampler(_paper_stack(s).model(), s.x, summary)
 
     return build
 
 
 @cache
-def _stack_moments() -> dict[str, Derivation]:
-    return gram_maps.stack_moments()
+def _stack_state() -> tuple[blocks.Span, tuple[tuple[str, str], ...]]:
+    """K_L = g_L G + j_L J after L of the paper's blocks (uniform attention, linear MLP,
+    d_F = d_v) from a fixed X with Gram G: the block is linear in K, so L blocks are a
+    matrix power (``theory.blocks.closed_form``)."""
+    n, d_v, L = sp.symbols("n d_v L", positive=True, integer=True)
+    names = ("alpha_1", "alpha_2", "sigma_v", "sigma_1", "sigma_2")
+    alpha_1, alpha_2, sigma_v, sigma_1, sigma_2 = sp.symbols(names, nonnegative=True)
+    attention = Attention(heads=1, d_k=1, d_v=1, scale=1.0, kind="uniform")
+    mlp = MLP("linear", 1, 1.0, 1.0)
+    block = transformer_block(attention, mlp)
+    symbols = {(attention, "d_v"): d_v, (attention, "sigma_v"): sigma_v, (mlp, "d_ff"): d_v,
+               (mlp, "sigma_1"): sigma_1, (mlp, "sigma_2"): sigma_2,
+               (block[0], "alpha"): alpha_1, (block[1], "alpha"): alpha_2}
+    start = blocks.Span(sp.S.One, sp.S.Zero, n, base="G")
+    _, taken = blocks.apply_block(block, blocks.State(start), d_v, symbols)
+    gram, matrix = blocks.closed_form(block, start, d_v, L, symbols)
+    steps = (*((f"{t.kind.capitalize()} map ({t.how})", t.latex) for t in taken),
+             ("Feed-forward width", r"d_F = d_v"),
+             (r"One block on $(g, j)$, $K = gG + jJ$", r"T = " + sp.latex(matrix)),
+             ("L blocks (matrix power)", r"g_L = " + sp.latex(gram.g) + r",\quad j_L = "
+              + sp.latex(gram.j)))
+    return gram, steps
 
 
 def _stack_derive(name: str) -> Callable[[str], Derivation | None]:
     def derive(kind: str) -> Derivation | None:
         if kind == "gaussian":
             return None
-        base = _stack_moments()[name]
-        subs = {gram_maps.d_F: gram_maps.d}
-        return Derivation(sp.factor(base.value.xreplace(subs)),
-                          (*base.steps, ("Feed-forward width", r"d_F = d_v")))
+        gram, steps = _stack_state()
+        g_l, j_l, n = gram.g, gram.j, gram.n
+        c_x, x_f2 = statistic("C_X"), statistic("X_F2")
+        value, how = {
+            "inner_product_sum": (g_l * c_x + j_l * n**2,
+                                  r"\mathbb E\,C(X^L) = g_L C(X) + j_L n^2"),
+            "squared_norm": (g_l * x_f2 + j_l * n, r"\mathbb E\|X^L\|_F^2 = g_L\|X\|_F^2 + j_L n"),
+            "mean_correlation": (
+                sp.simplify((g_l * (c_x - x_f2) + j_l * n * (n - 1))
+                            / ((n - 1) * (g_l * x_f2 + j_l * n))),
+                r"\rho^L = \frac{1}{n(n-1)}\sum_{k\ne k'}\frac{g_L G_{kk'} + j_L}{g_L\|x\|^2 + "
+                r"j_L}\ \text{(equal token norms)}"),
+        }[name]
+        value = sp.factor(value)
+        return Derivation(value, (*steps, (how, sp.latex(value))))
 
     return derive
-
-
-@cache
-def _stack_state() -> tuple[sp.Expr, sp.Expr]:
-    g_l, j_l, _ = gram_maps.stack(gram_maps.paper_block())
-    return g_l, j_l
 
 
 def _correlation_exact(s: Setting, expr: sp.Expr) -> float:
     """rho^L from the full expected Gram g_L G + j_L J of the given X (the closed form
     in the statistics holds for tokens of equal norms only)."""
     alpha_1, alpha_2 = _alphas(s)
-    values = {**s.values, "alpha_1": alpha_1, "alpha_2": alpha_2, "d_F": s["d_v"],
+    values = {**s.values, "alpha_1": alpha_1, "alpha_2": alpha_2,
               "C_X": statistics(s.x)["C_X"]}  # a zero C(X) stays exactly zero
+    gram = _stack_state()[0]
     g, j = (float(e.xreplace({sym: values[sym.name] for sym in e.free_symbols}))
-            for e in _stack_state())
+            for e in (gram.g, gram.j))
     k = g * (s.x @ s.x.T) + j
     norm = np.sqrt(np.outer(np.diag(k), np.diag(k)))
     n = k.shape[0]

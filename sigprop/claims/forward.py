@@ -1,76 +1,119 @@
-"""Claims about forward propagation and rank collapse (catalogue items 5-8).
+"""Claims about forward propagation and rank collapse (catalogue items 5-8, 10).
 
-The Gram maps are derived in theory.propagation; here they are evaluated at
-the registry's input (q_0 = s d, c_0 = s d rho) and a = alpha_1^2 sigma_v^2 d,
-and checked against random attention-only stacks (uniform attention,
-d_v = d, no MLP).
+Every theory here is composed by ``theory.blocks`` from the maps of the sublayers of
+one block (uniform attention with d_v = d, no MLP; no norm, Pre-LN or Post-LN), acting
+on the expected Gram of exchangeable tokens K = s d ((1-rho) I + rho J) with a
+symbolic number of tokens n: one block by ``apply_block``, L blocks in closed form
+by ``closed_form`` (a matrix power) where the block is linear. The simulation runs the
+same blocks (``numerics.stack``) from a fixed X with that Gram.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
 import sympy as sp
 
-from architecture.spec import Architecture
+from architecture.model import Model, transformer_block
+from architecture.sublayers import Attention, Residual
 from numerics.estimators import Estimate
 from numerics.inputs import gram_matched_tokens
 from numerics.montecarlo import mean_estimate, ratio_estimate
-from numerics.quantities import (
-    gram_difference_sampler,
-    gram_entry_sampler,
-    last_layer_query_norm_sampler,
-    stack_sampler,
-)
+from numerics.stack import block_attention_norms_sampler, output_sampler
 from sigprop.claim import Claim, Derived, Ladder, Step
-from sigprop.claims.common import n_at_most_d, params
+from sigprop.claims.common import n_at_most_d, params, symbol
 from sigprop.params import Point
-from theory import propagation as pr
+from theory import blocks
+from theory.attention import query_norm_uniform
 
 PAPER = "paper, Sec. 3.2 (sec:forward_pass), attention-only blocks"
 EXTENSION = "extension (beyond the paper's Sec. 3.2: LayerNorm)"
+
+N, D, L, RHO, S = (symbol(k) for k in ("n", "d", "L", "rho", "s"))
+ALPHA_1, SIGMA_V = symbol("alpha_1"), symbol("sigma_v")
+#: the attention of every block here; its d_v and sigma_v are the claims' symbols
+_ATTENTION = Attention(heads=1, d_k=1, d_v=1, scale=1.0, kind="uniform")
+
+
+def _block(norm: str, alpha: sp.Expr = ALPHA_1
+           ) -> tuple[tuple, dict[tuple[object, str], sp.Expr]]:
+    """One attention-only block with LayerNorm ``norm`` (eps = 0), and the symbols of its
+    parameters: d_v = d, sigma_v, and the residual scale ``alpha``."""
+    block = transformer_block(_ATTENTION, None, norm, 1.0, eps=0.0)
+    residual = next(spec for spec in block if isinstance(spec, Residual))
+    return block, {(_ATTENTION, "d_v"): D, (_ATTENTION, "sigma_v"): SIGMA_V,
+                   (residual, "alpha"): alpha}
+
+
+def _input(scale: sp.Expr = S) -> blocks.Span:
+    """K = scale d ((1 - rho) I + rho J) for n tokens."""
+    return blocks.Span(scale * D * (1 - RHO), scale * D * RHO, N)
+
+
+def _one_block(norm: str, scale: sp.Expr = S) -> tuple[blocks.Span, tuple[Step, ...]]:
+    block, symbols = _block(norm)
+    state, taken = blocks.apply_block(block, blocks.State(_input(scale)), D, symbols)
+    return state.gram, _steps(taken)
+
+
+def _steps(taken: Sequence[blocks.Step]) -> tuple[Step, ...]:
+    return tuple(Step(f"{s.kind.capitalize()} map ({s.how})", s.latex) for s in taken)
+
+
+def _model(p: Point, norm: str, scaling: str = "constant", attention: str = "uniform"
+           ) -> Model:
+    """The simulated stack: L blocks (1 without an L) of the claims' block at point p."""
+    d, depth = int(p["d"]), int(p.get("L", 1))
+    alpha = p["alpha_1"] / math.sqrt(depth) if scaling == "inv_sqrt_depth" else p["alpha_1"]
+    if attention == "uniform":
+        spec = Attention(heads=1, d_k=1, d_v=d, scale=1.0, kind="uniform",
+                         sigma_v=p["sigma_v"])
+    else:
+        d_k = int(p["d_k"])
+        spec = Attention(heads=1, d_k=d_k, d_v=d, scale=1 / math.sqrt(d_k), kind="softmax",
+                         sigma_q=p["sigma_q"], sigma_k=p["sigma_k"], sigma_v=p["sigma_v"])
+    block = transformer_block(spec, None, norm, alpha, eps=0.0)
+    return Model(int(p["n"]), d, (block,) * depth)
 
 
 def _x(p: Point) -> np.ndarray:
     return gram_matched_tokens(int(p["n"]), int(p["d"]), p["rho"], p["s"])
 
 
-def _stack(p: Point, norm: str, depth: int, scaling: str = "constant") -> Architecture:
-    d = int(p["d"])
-    # d_k = 1: uniform attention never reads W^Q, W^K, so keep their draws cheap
-    return Architecture(n=int(p["n"]), d=d, d_k=1, d_v=d, depth=depth, norm=norm,
-                        attention="uniform", mlp=False, alpha_1=p["alpha_1"],
-                        residual_scaling=scaling, sigma_v=p["sigma_v"])
-
-
-def _a(p: Point) -> float:
-    """a = alpha_1^2 sigma_v^2 d (per block, before any 1/L scaling)."""
-    return p["alpha_1"] ** 2 * p["sigma_v"] ** 2 * p["d"]
-
-
 def _keep_a_fixed(point: Point, width: int) -> dict:
-    """Ladder in d at fixed a: sigma_v scales like 1/sqrt(d)."""
+    """Ladder in d at fixed a = alpha_1^2 sigma_v^2 d: sigma_v scales like 1/sqrt(d)."""
     return {**point, "d": width, "sigma_v": point["sigma_v"] * math.sqrt(point["d"] / width)}
 
 
-def _steps(d: pr.Derivation) -> tuple[Step, ...]:
-    return tuple(Step(t, body) for t, body in d.steps)
+def _iterate_map(expr: sp.Expr, p: Point, times: int) -> float:
+    """rho after ``times`` blocks of the one-block map 1 - rho' = expr(rho) from p's rho
+    (the other symbols of ``expr`` at p)."""
+    values = {sym: p[sym.name] for sym in expr.free_symbols if sym is not RHO}
+    step = sp.lambdify(RHO, 1 - expr.xreplace(values), "math")
+    rho = p["rho"]
+    for _ in range(times):
+        rho = float(step(rho))
+    return rho
 
 
 # --- 5. one block, no norm -----------------------------------------------------------
 
 @cache
 def _gram_update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
-    diag, off, derivation = pr.attention_gram_update()
-    return diag, off, _steps(derivation)
+    gram, steps = _one_block("none")
+    diag, off = sp.factor(gram.diagonal), sp.factor(gram.off_diagonal)
+    return diag, off, (*steps, Step(
+        r"At $XX^\top = s d((1-\rho)I + \rho J)$",
+        r"\mathbb E[ZZ^\top]_{kk} = " + sp.latex(diag) + r",\quad \mathbb E[ZZ^\top]_{kk'} = "
+        + sp.latex(off)))
 
 
 def _gram_entry_estimator(entry: str):
     def estimate(p: Point, samples: int, seed: int) -> Estimate:
-        sampler = gram_entry_sampler(_stack(p, "none", 1), _x(p), entry)
-        return mean_estimate(sampler, samples, seed)
+        return mean_estimate(output_sampler(_model(p, "none"), _x(p), entry), samples, seed)
 
     return estimate
 
@@ -104,26 +147,26 @@ GRAM_DIAG = Claim(
 
 # --- 6. depth: exponential collapse and the 1/sqrt(L) limit ---------------------------
 
-def _at_input(expr: sp.Expr) -> sp.Expr:
-    """Substitute q_0 = s d, c_0 = s d rho, a = alpha_1^2 sigma_v^2 d (and c = a)."""
-    s, d, rho, alpha_1, sigma_v = sp.symbols("s d rho alpha_1 sigma_v", positive=True)
-    a = alpha_1**2 * sigma_v**2 * d
-    return sp.simplify(expr.subs({pr.q0: s * d, pr.c0: s * d * rho, pr.a: a, pr.c: a})
-                       .subs({pr.d: d, pr.n: sp.Symbol("n", positive=True),
-                              pr.L: sp.Symbol("L", positive=True)}))
-
-
-def _depth_derived() -> Derived:
-    dv = pr.no_norm_depth()
-    value = _at_input(dv.value)
-    return Derived(value, (*_steps(dv), Step("At the registry input",
-                                             r"1-\rho_L = " + sp.latex(value))))
+@cache
+def _depth() -> tuple[sp.Expr, tuple[Step, ...]]:
+    """1 - rho_L after L no-norm blocks: the block is linear in K, so L blocks are the L-th
+    power of its matrix on (g, j), K = g I + j J."""
+    block, symbols = _block("none")
+    _, taken = blocks.apply_block(block, blocks.State(_input()), D, symbols)
+    gram, matrix = blocks.closed_form(block, _input(), D, L, symbols)
+    value = sp.simplify(1 - gram.off_diagonal / gram.diagonal)
+    return value, (*_steps(taken),
+                   Step("One block on (g, j), K = g I + j J", r"T = " + sp.latex(matrix)),
+                   Step("L blocks (matrix power)", r"\mathbb E[X^L X^{L\top}] = "
+                        + sp.latex(sp.factor(gram.g)) + r"\,I + " + sp.latex(sp.factor(gram.j))
+                        + r"\,J"),
+                   Step("Correlation", r"1 - \rho_L = " + sp.latex(value)))
 
 
 def _depth_estimator(scaling: str):
     def estimate(p: Point, samples: int, seed: int) -> Estimate:
-        arch = _stack(p, "none", int(p["L"]), scaling)
-        return ratio_estimate(gram_difference_sampler(arch, _x(p)), samples, seed, chunk=2048)
+        sampler = output_sampler(_model(p, "none", scaling), _x(p), "spread")
+        return ratio_estimate(sampler, samples, seed, chunk=2048)
 
     return estimate
 
@@ -137,16 +180,20 @@ DEPTH = Claim(
     statement="1 - rho_L = (q0 - c0) / (q0 + gbar0 ((1+a)^L - 1)), a = alpha_1^2 sigma_v^2 d",
     assumptions=(*GRAM_ASSUMPTIONS, "rho_L = E[G_kk'] / E[G_kk] (ratio of expected entries)"),
     params=DEPTH_PARAMS, constraints=(n_at_most_d,),
-    derive=_depth_derived, estimator=_depth_estimator("constant"),
+    derive=lambda: Derived(*_depth()), estimator=_depth_estimator("constant"),
     provenance="paper (thm:exp_cosine), attention-only form",
 )
 
 
 def _limit_derived() -> Derived:
-    dv = pr.scaled_residual_limit()
-    value = _at_input(dv.value)
-    return Derived(value, (*_steps(dv), Step("At the registry input (c = alpha_1^2 sigma_v^2 d)",
-                                             r"1-\rho_\infty = " + sp.latex(value))))
+    """alpha_1 -> alpha_1/sqrt(L) in the closed form (a = c/L), then SymPy's limit."""
+    value, steps = _depth()
+    c = sp.Symbol("c", positive=True)
+    scaled = value.xreplace({ALPHA_1: sp.sqrt(c / (D * SIGMA_V**2 * L))})
+    limit = sp.simplify(sp.limit(scaled, L, sp.oo).xreplace({c: ALPHA_1**2 * SIGMA_V**2 * D}))
+    return Derived(limit, (*steps, Step(
+        r"Limit $L\to\infty$ with $\alpha_1 \to \alpha_1/\sqrt L$ (SymPy limit)",
+        r"1 - \rho_\infty = " + sp.latex(limit))))
 
 
 LIMIT = Claim(
@@ -165,32 +212,25 @@ LIMIT = Claim(
 
 # --- 7. Post-LN correlation map -------------------------------------------------------
 
-def _iterate(one_step: sp.Expr, var: sp.Symbol, start: float, steps: int,
-             subs: dict) -> float:
-    f = sp.lambdify(var, one_step.subs(subs), "math")
-    value = start
-    for _ in range(steps):
-        value = float(f(value))
-    return value
+@cache
+def _post_ln() -> tuple[sp.Expr, tuple[Step, ...]]:
+    """1 - rho' after one Post-LN block on tokens of correlation rho (s = 1: the output
+    of the previous LayerNorm)."""
+    gram, steps = _one_block("post", sp.S.One)
+    value = sp.factor(sp.simplify(1 - gram.off_diagonal / gram.diagonal))
+    return value, (*steps, Step("Correlation after the block", r"1 - \rho' = "
+                                + sp.latex(value)))
 
 
 def _post_ln_eval(expr: sp.Expr, p: Point) -> float:
-    """Iterate 1 - rho' = expr(rho) L times from rho (expr is the derived one-block map)."""
-    rho = sp.Symbol("rho", positive=True)
-    subs = {sp.Symbol("n", positive=True): p["n"], pr.n: p["n"], pr.a: _a(p)}
-    rho_l = _iterate(1 - expr, rho, p["rho"], int(p["L"]), subs)
-    return 1.0 - rho_l
-
-
-def _post_ln_derived() -> Derived:
-    dv = pr.post_ln_map()
-    return Derived(dv.value, _steps(dv), evaluator=_post_ln_eval)
+    """1 - rho_L: the one-block map ``expr`` iterated L times from rho."""
+    return 1.0 - _iterate_map(expr, p, int(p["L"]))
 
 
 def _post_ln_estimate(p: Point, samples: int, seed: int) -> Estimate:
-    arch = _stack(p, "post", int(p["L"]))
     x = _x(p) / math.sqrt(p["s"])  # the previous LayerNorm's output has s = 1
-    return mean_estimate(stack_sampler(arch, x, "cosine"), samples, seed, chunk=2048)
+    sampler = output_sampler(_model(p, "post"), x, "cosine-distance")
+    return mean_estimate(sampler, samples, seed, chunk=2048)
 
 
 POST_LN = Claim(
@@ -202,7 +242,8 @@ POST_LN = Claim(
                  "fixed a = alpha_1^2 sigma_v^2 d", "correlation = mean cosine of tokens"),
     params=params(n=4, d=16, L=2, alpha_1=1.0, sigma_v=0.25, rho=0.5, s=1.0),
     constraints=(n_at_most_d,),
-    derive=_post_ln_derived, estimator=_post_ln_estimate,
+    derive=lambda: Derived(*_post_ln(), evaluator=_post_ln_eval),
+    estimator=_post_ln_estimate,
     ladder=Ladder("d", (16, 32, 64, 128), rate=1.0, hold=_keep_a_fixed, terms=2),
     notes="The finite-width discrepancy is large (about 19% at d = 16) and has a visible "
           "d^-2 part, so the ladder fits c0 + c1/d + c2/d^2: a one-term fit left a "
@@ -212,12 +253,36 @@ POST_LN = Claim(
 
 # --- 8. Pre-LN: polynomial collapse ---------------------------------------------------
 
+def pre_ln_bounds(spread: sp.Expr, q0: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """Limits of l (1 - rho_l) bounds in a Pre-LN stack: the spread K_kk - K_kk' is kept and
+    every entry grows by a d m(rho) per block with m(rho) in [1/n, 1], so
+    spread/(q0 + a d l) <= 1 - rho_l <= spread/(q0 + a d l/n)."""
+    ell = sp.Symbol("ell", positive=True)
+    grow = ALPHA_1**2 * SIGMA_V**2 * D**2 * ell
+    lower, upper = (sp.limit(ell * spread / (q0 + grow * m), ell, sp.oo) for m in (1, 1 / N))
+    return lower, upper
+
+
+@cache
+def _pre_ln() -> tuple[sp.Expr, tuple[Step, ...]]:
+    """The increment of every Gram entry in one Pre-LN block (the branch sees LN(X))."""
+    gram, steps = _one_block("pre")
+    increment = sp.factor(sp.simplify(gram.off_diagonal - S * D * RHO))
+    spread = sp.simplify(gram.diagonal - gram.off_diagonal)
+    lower, upper = pre_ln_bounds(spread, S * D)
+    return increment, (*steps, Step("Every entry grows by", r"\Delta K_{kk'} = "
+                                    + sp.latex(increment) + r",\quad K_{kk} - K_{kk'} = "
+                                    + sp.latex(spread) + r"\ \text{(kept)}"),
+                       Step(r"With $m(\rho)\in[1/n, 1]$: limits of $\ell(1-\rho_\ell)$ bounds",
+                            sp.latex(lower) + r"\ \le\ \liminf\ \le\ \limsup\ \le\ "
+                            + sp.latex(upper)))
+
+
 def _pre_ln_eval(expr: sp.Expr, p: Point) -> float:
     """Iterate q, c -> q + inc(rho), c + inc(rho), rho = c/q, with inc the derived
-    increment alpha_1^2 sigma_v^2 d^2 m(rho); return 1 - c_L/q_L."""
-    rho = sp.Symbol("rho", positive=True)
-    subs = {s: p[s.name] for s in expr.free_symbols if s.name in p and s.name != "rho"}
-    inc = sp.lambdify(rho, expr.subs(subs), "math")
+    increment ``expr``; return 1 - c_L/q_L."""
+    values = {sym: p[sym.name] for sym in expr.free_symbols if sym is not RHO}
+    inc = sp.lambdify(RHO, expr.xreplace(values), "math")
     q, c = p["s"] * p["d"], p["s"] * p["d"] * p["rho"]
     for _ in range(int(p["L"])):
         step = float(inc(c / q))
@@ -225,14 +290,9 @@ def _pre_ln_eval(expr: sp.Expr, p: Point) -> float:
     return 1.0 - c / q
 
 
-def _pre_ln_derived() -> Derived:
-    inc, bounds = pr.pre_ln_increment(), pr.pre_ln_bounds()
-    return Derived(inc.value, (*_steps(inc), *_steps(bounds)), evaluator=_pre_ln_eval)
-
-
 def _pre_ln_estimate(p: Point, samples: int, seed: int) -> Estimate:
-    arch = _stack(p, "pre", int(p["L"]))
-    return ratio_estimate(gram_difference_sampler(arch, _x(p)), samples, seed, chunk=2048)
+    sampler = output_sampler(_model(p, "pre"), _x(p), "spread")
+    return ratio_estimate(sampler, samples, seed, chunk=2048)
 
 
 PRE_LN = Claim(
@@ -244,7 +304,7 @@ PRE_LN = Claim(
                  "fixed a = alpha_1^2 sigma_v^2 d", "rho_L = E[G_kk'] / E[G_kk]"),
     params=params(n=4, d=16, L=3, alpha_1=1.0, sigma_v=0.25, rho=0.5, s=1.0),
     constraints=(n_at_most_d,),
-    derive=_pre_ln_derived, estimator=_pre_ln_estimate,
+    derive=lambda: Derived(*_pre_ln(), evaluator=_pre_ln_eval), estimator=_pre_ln_estimate,
     ladder=Ladder("d", (16, 32, 64, 128), rate=1.0, hold=_keep_a_fixed),
 )
 
@@ -254,30 +314,24 @@ CLAIMS = (GRAM_OFF, GRAM_DIAG, DEPTH, LIMIT, POST_LN, PRE_LN)
 # --- 10. query-gradient norm with depth (Post-LN, softmax) ---------------------------
 
 def _depth_query_eval(expr: sp.Expr, p: Point) -> float:
-    """Iterate the derived Post-LN map L-1 times from rho, then evaluate the query norm."""
-    rho_in = 1.0 - _post_ln_eval(_post_ln_map(), {**p, "L": int(p["L"]) - 1})
-    values = {**p, "rho": rho_in, "d_v": p["d"]}
-    return float(expr.subs({s: values[s.name] for s in expr.free_symbols}))
-
-
-@cache
-def _post_ln_map() -> sp.Expr:
-    return pr.post_ln_map().value
+    """The query norm ``expr`` at the correlation the Post-LN map gives after L-1 blocks."""
+    values = {**p, "rho": _iterate_map(_post_ln()[0], p, int(p["L"]) - 1), "d_v": p["d"]}
+    return float(expr.xreplace({s: values[s.name] for s in expr.free_symbols}))
 
 
 def _depth_query_derived() -> Derived:
-    post, norm = pr.post_ln_map(), pr.post_ln_query_norm()
-    return Derived(norm.value, (*_steps(post), *_steps(norm)), evaluator=_depth_query_eval)
+    base = query_norm_uniform("query")
+    value = sp.factor(base.value.subs(sp.Symbol("s", positive=True), 1))
+    return Derived(value, (*_post_ln()[1], *((Step(t, b) for t, b in base.steps)), Step(
+        "Post-LN input (s = 1)", r"\mathbb E\|\partial S/\partial W^Q\|_F^2 = "
+        + sp.latex(value))), evaluator=_depth_query_eval)
 
 
 def _depth_query_estimate(p: Point, samples: int, seed: int) -> Estimate:
-    d = int(p["d"])
-    arch = Architecture(n=int(p["n"]), d=d, d_k=int(p["d_k"]), d_v=d, depth=int(p["L"]),
-                        norm="post",
-                        attention="softmax", mlp=False, alpha_1=p["alpha_1"],
-                        sigma_q=p["sigma_q"], sigma_k=p["sigma_k"], sigma_v=p["sigma_v"])
-    x = gram_matched_tokens(int(p["n"]), d, p["rho"], 1.0)
-    return mean_estimate(last_layer_query_norm_sampler(arch, x), samples, seed, chunk=512)
+    model = _model(p, "post", attention="softmax")
+    x = gram_matched_tokens(int(p["n"]), int(p["d"]), p["rho"], 1.0)
+    sampler = block_attention_norms_sampler(model, x, "query", block=-1)
+    return mean_estimate(sampler, samples, seed, chunk=512)
 
 
 def _uniform_regime(point: Point, width: int) -> dict:

@@ -1,9 +1,10 @@
 """Claim about the ReLU MLP block (catalogue item 9).
 
-theory.kernels derives E[Y Y^T | Z]_kk' = G_kk' + alpha_2^2 sigma_2^2 d d_ff
-sigma_1^2 kappa(G_kk, G_k'k', G_kk') (degree-1 arc-cosine kernel) from index
-sums and the 2-D Gaussian integral; here it is evaluated at the registry's
-Z (Gram s d ((1-rho) I + rho J)) and checked against a random MLP block.
+The block Y = Z + alpha_2 relu(Z W1) W2 is composed by ``theory.blocks`` (the
+residual map over the MLP map, whose ReLU kernel is the degree-1 arc-cosine kernel
+that ``theory.kernels`` derives from index sums and the 2-D Gaussian integral),
+acting on Z Z^T = s d ((1-rho) I + rho J), and checked against a random block of
+the same specs.
 """
 
 from __future__ import annotations
@@ -13,30 +14,41 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from architecture.spec import Architecture
+from architecture.model import Model
+from architecture.sublayers import MLP, Residual
 from numerics.estimators import Estimate
 from numerics.inputs import gram_matched_tokens
 from numerics.montecarlo import mean_estimate
-from numerics.quantities import gram_entry_sampler
+from numerics.stack import output_sampler
 from sigprop.claim import Claim, Derived, Step
 from sigprop.claims.common import n_at_most_d, params, symbol
 from sigprop.params import Point
-from theory import kernels
+from theory import blocks, kernels
 
 PAPER = "extension (the paper leaves the ReLU case open, Sec. 3.2)"
+
+
+def _block(p: Point | None = None) -> Residual:
+    """Z + alpha_2 relu(Z W1) W2 at p (placeholders, replaced by symbols, without p)."""
+    p = p or {"d_ff": 1, "sigma_1": 1.0, "sigma_2": 1.0, "alpha_2": 1.0}
+    return Residual((MLP("relu", int(p["d_ff"]), p["sigma_1"], p["sigma_2"]),), p["alpha_2"])
 
 
 @cache
 def _update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
     """(diagonal, off-diagonal) expected Gram entries at G = s d ((1-rho) I + rho J)."""
-    general = kernels.mlp_gram_update("relu")
-    q, rho = symbol("s") * symbol("d"), symbol("rho")
-    by_name = {s.name: s for s in general.free_symbols}
-    at = {by_name["G_kk"]: q, by_name["G_k'k'"]: q}
-    off = sp.simplify(general.xreplace({**at, by_name["G_kk'"]: q * rho}))
-    diag = sp.simplify(general.xreplace({**at, by_name["G_kk'"]: q}))
+    residual = _block()
+    mlp = residual.branch[0]
+    symbols = {(mlp, k): symbol(k) for k in ("d_ff", "sigma_1", "sigma_2")}
+    symbols[(residual, "alpha")] = symbol("alpha_2")
+    d, rho, s = symbol("d"), symbol("rho"), symbol("s")
+    start = blocks.State(blocks.Span(s * d * (1 - rho), s * d * rho, symbol("n")))
+    state, taken = blocks.apply_block((residual,), start, d, symbols)
+    diag = sp.simplify(state.gram.diagonal)
+    off = sp.simplify(state.gram.off_diagonal)
     holds, proof = kernels.prove_relu_raises_correlation()
     steps = tuple(Step(t, body) for t, body in kernels.derivation_steps("relu"))
+    steps += tuple(Step(f"{t.kind.capitalize()} map ({t.how})", t.latex) for t in taken)
     steps += (Step(r"At $G = s d((1-\rho)I + \rho J)$",
                    r"\mathbb E[YY^\top]_{kk'} = " + sp.latex(off)),)
     steps += tuple(Step(t, body) for t, body in proof)
@@ -47,13 +59,10 @@ def _update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
 
 def _estimator(entry: str):
     def estimate(p: Point, samples: int, seed: int) -> Estimate:
-        d = int(p["d"])
-        arch = Architecture(n=int(p["n"]), d=d, d_k=1, d_v=d, d_ff=int(p["d_ff"]), depth=1,
-                            norm="none", attention="uniform", activation="relu", alpha_1=0.0,
-                            alpha_2=p["alpha_2"], sigma_1=p["sigma_1"], sigma_2=p["sigma_2"],
-                            sigma_q=0.0, sigma_k=0.0, sigma_v=0.0)
-        x = gram_matched_tokens(int(p["n"]), d, p["rho"], p["s"])
-        return mean_estimate(gram_entry_sampler(arch, x, entry), samples, seed)
+        n, d = int(p["n"]), int(p["d"])
+        model = Model(n, d, ((_block(p),),))
+        x = gram_matched_tokens(n, d, p["rho"], p["s"])
+        return mean_estimate(output_sampler(model, x, entry), samples, seed)
 
     return estimate
 
