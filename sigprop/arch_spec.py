@@ -111,7 +111,17 @@ def _pairs(text: str, what: str) -> dict[str, str]:
     return out
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` names a file (False for names the OS refuses: too long, NUL)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _read_toml(path: Path) -> dict[str, str]:
+    if "\x00" in str(path) or len(str(path)) > 1000:
+        raise ValueError("the architecture file name is not a valid path")
     try:
         if path.stat().st_size > 100_000:
             raise ValueError(f"architecture file {path} is larger than 100 kB")
@@ -154,8 +164,8 @@ def parse_arch(text: str) -> ArchSpec:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise ValueError(f"--arch must be at most {MAX_TEXT} characters of key=value pairs or "
                          f"a TOML file")
-    path = Path(text)
-    raw = _read_toml(path) if text.endswith(".toml") or path.is_file() else _pairs(text, "--arch")
+    is_file = text.endswith(".toml") or ("=" not in text and _exists(Path(text)))
+    raw = _read_toml(Path(text)) if is_file else _pairs(text, "--arch")
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
         raise ValueError(f"unknown architecture key {unknown[0][:40]!r}; keys: {', '.join(KEYS)}")
@@ -170,8 +180,10 @@ def parse_arch(text: str) -> ArchSpec:
                              f"{values[key][:40]!r}")
         choices[key] = values[key]
     for key in ALPHAS:
-        formula = parse_formula(values[key], ("L",))
-        alpha = formula.value({"L": float(ints["L"])})
+        try:
+            alpha = parse_formula(values[key], ("L",)).value({"L": float(ints["L"])})
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
         if alpha < 0:
             raise ValueError(f"{key} must be >= 0, got {alpha:g} at L = {ints['L']}")
     sigmas = {key: _number(key, values[key]) for key in SIGMAS if key in values}

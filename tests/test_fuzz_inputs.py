@@ -130,12 +130,42 @@ def statement_files(draw) -> str:
     return '[paper]\nid = "fuzz"\n\n[[statement]]\n' + "\n".join(lines) + "\n"
 
 
+ARCH_VALUES = {
+    "L": ["1", "2"], "n": ["2", "3"], "d": ["4", "6"], "d_k": ["2"], "d_v": ["3"], "d_ff": ["5"],
+    "heads": ["1", "2"], "norm": ["none", "pre", "post"], "attention": ["softmax", "uniform"],
+    "mask": ["none", "causal"], "mlp": ["none", "linear", "relu", "gelu", "tanh"],
+    "alpha_1": ["1", "1/sqrt(L)", "0"], "alpha_2": ["0.5", "L^-1"], "sigma_v": ["0.3"],
+    "sigma_1": ["1"], "temperature": ["inv_dk"],
+}
+HOSTILE_KEYS = ["zeta", "", " L", "L L", "__class__", "sigma_", "=", "L=1"]
+HOSTILE_INPUTS = ["gram:", "gram:rho=2,s=1", "gram:rho=nan,s=1", "gram:rho=0.5,s=0",
+                  "gaussian:rho=-1,sigma_x=1", "gaussian:sigma_x=inf", "rank-one:rho=1",
+                  "gram:rho=0.5,rho=0.5", "gram;rho=1", ":", "", "x" * 300, "gram:s=1e400",
+                  "gram:rho=0.5,s=1,t=2"]
+
+
+@st.composite
+def arch_specs(draw) -> str:
+    """--arch text: a small valid architecture (so a valid run is quick) with keys given
+    hostile values, unknown keys, or plain junk."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.text(max_size=60))
+    table = {"L": "2", "n": "3", "d": "6"}
+    for key in draw(st.lists(st.sampled_from(sorted(ARCH_VALUES)), max_size=4, unique=True)):
+        hostile = st.sampled_from(HOSTILE_NUMBERS) | formulas(("L",))
+        table[key] = _mostly(draw, draw(st.sampled_from(ARCH_VALUES[key])), hostile)
+    if draw(st.integers(0, 4)) == 0:
+        table[draw(st.sampled_from(HOSTILE_KEYS))] = draw(st.sampled_from(HOSTILE_NUMBERS))
+    return ",".join(f"{k}={v}" for k, v in table.items())
+
+
 @st.composite
 def commands(draw) -> tuple[list[str], list[str], str | None]:
     """(argv, the output paths it asks for, relative to the working directory, and the
     text of the statement file it reads, if any)."""
     kind = draw(st.sampled_from(["check"] * 6 + ["verify"] * 3 + ["audit"] * 3
-                                + ["calibrate", "derive", "list", "options"]))
+                                + ["propagate"] * 3 + ["calibrate", "derive", "list",
+                                                       "options"]))
     claim = draw(st.sampled_from(CHEAP_CLAIMS))
     outputs = ["out/report.json"] if draw(st.booleans()) else []
     json_opt = ["--json", outputs[0]] if outputs else []
@@ -154,6 +184,12 @@ def commands(draw) -> tuple[list[str], list[str], str | None]:
         argv = ["audit", STATEMENT_FILE, "--budget", "quick", "--seed", seed,
                 "--timeout", _mostly(draw, str(TIMEOUT), BAD_TIMEOUTS), *json_opt]
         return argv, outputs, draw(statement_files())
+    elif kind == "propagate":
+        tokens = _mostly(draw, draw(st.sampled_from(["gram:rho=0.3,s=1", "rank-one",
+                                                     "gaussian:rho=0.2,sigma_x=1"])),
+                         st.sampled_from(HOSTILE_INPUTS) | st.text(max_size=30))
+        argv = ["propagate", "--arch", draw(arch_specs()), "--input", tokens, "--budget",
+                "quick", "--seed", seed, *json_opt]
     elif kind == "calibrate":  # only values the command must refuse: a valid run is long
         argv = ["calibrate", "--seeds", draw(st.sampled_from(["0", "-3", "nan", "x", "", "1e3",
                                                               "10000000", "2.5"]))]
