@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.layers import softmax_rows, softmax_rows_backward
+from numerics.lazy import Weight, times
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,18 @@ def attention_weights(q: np.ndarray, k: np.ndarray, scale: float, kind: str = "s
 
 
 def attention_forward(
-    u: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, tau: float,
+    u: np.ndarray, wq: Weight, wk: Weight, wv: Weight, tau: float,
     kind: str = "softmax", mask: str = "none",
 ) -> tuple[np.ndarray, AttentionCache]:
-    """Head outputs O = A U W^V (B, H, n, d_v) and the cache; weights (B, H, d, .)."""
+    """Head outputs O = A U W^V (B, H, n, d_v) and the cache; weights (B, H, d, .), dense
+    or lazy (numerics.lazy)."""
     heads = u[:, None]
-    v = heads @ wv
+    v = times(heads, wv)
     if kind == "uniform":
         a = attention_weights(v, v, tau, kind, mask)
         return a @ v, AttentionCache(None, None, v, a)
-    q = heads @ wq
-    k = heads @ wk
+    q = times(heads, wq)
+    k = times(heads, wk)
     a = attention_weights(q, k, tau, kind, mask)
     return a @ v, AttentionCache(q, k, v, a)
 

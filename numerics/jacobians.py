@@ -49,10 +49,19 @@ def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...ij->...i", a, b)
 
 
+def _centre(gram: np.ndarray) -> np.ndarray:
+    """C G C with C = I - J/n: the Gram of the token-centred matrix."""
+    rows = gram - gram.mean(axis=-1, keepdims=True)
+    return rows - rows.mean(axis=-2, keepdims=True)
+
+
 def softmax_sandwich(a: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """||L^T J_i R||_F^2 for every row i of A (J_i = diag(a_i) - a_i a_i^T); (..., n)."""
-    g_left = _centred_gram(left)
-    g_right = _centred_gram(right)
+    return sandwich_from_grams(a, _centred_gram(left), _centred_gram(right))
+
+
+def sandwich_from_grams(a: np.ndarray, g_left: np.ndarray, g_right: np.ndarray) -> np.ndarray:
+    """``softmax_sandwich`` from the token-centred Grams of L and R."""
     a_left = a @ g_left
     a_right = a @ g_right
     trace = (_rowwise(a, a @ (g_left * g_right)) - 2.0 * _rowwise(a, a_left * a_right)
@@ -80,12 +89,22 @@ def attention_jacobian_norms(
     q = x @ wq
     k = x @ wk
     v = x @ wv
-    a = attention_matrix(q, k, tau, uniform)
+    return jacobian_norms_from(x @ np.swapaxes(x, -1, -2), q, k, v,
+                               attention_matrix(q, k, tau, uniform), tau)
+
+
+def jacobian_norms_from(gram: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                        a: np.ndarray, tau: float) -> JacobianNorms:
+    """The three norms from the head's input Gram X X^T, Q, K, V and A alone (the
+    formulas above need X only through its Gram)."""
     tau2 = tau * tau
-    query = tau2 * np.einsum("...i,...i->...", _rowwise(x, x), softmax_sandwich(a, k, v))
-    key = tau2 * np.einsum("...i,...i->...", _rowwise(q, q), softmax_sandwich(a, x, v))
-    ax = a @ x
-    value = v.shape[-1] * np.einsum("...ij,...ij->...", ax, ax)
+    g_v = _centred_gram(v)
+    diag = np.einsum("...ii->...i", gram)
+    query = tau2 * np.einsum("...i,...i->...", diag, sandwich_from_grams(a, _centred_gram(k),
+                                                                         g_v))
+    key = tau2 * np.einsum("...i,...i->...", _rowwise(q, q),
+                           sandwich_from_grams(a, _centre(gram), g_v))
+    value = v.shape[-1] * np.einsum("...ij,...ij->...", a @ gram, a)
     return JacobianNorms(query, key, value)
 
 

@@ -11,6 +11,7 @@ E[X X^T] = s d ((1 - rho) I + rho J)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 
@@ -20,12 +21,14 @@ from architecture.model import Block, Model
 from architecture.sublayers import Attention
 from architecture.validate import check_correlation, check_positive
 from numerics.inputs import as_tokens, exchangeable_tokens
-from numerics.jacobians import attention_jacobian_norms
+from numerics.jacobians import jacobian_norms_from
+from numerics.lazy import LazyGaussian, times
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
 from numerics.sublayers import LayerWeights, Record, run_block, walk
 
 WEIGHT_STREAM = "model-weights"
+LAZY_STREAM = "model-weights-lazy"
 
 
 @dataclass(frozen=True)
@@ -50,26 +53,42 @@ def block_weight_specs(model: Model, block: Block) -> dict[str, tuple[tuple[int,
     return out
 
 
-def draws_per_network(model: Model) -> int:
-    """Gaussian draws for one network's weights."""
-    return sum(prod(shape) for block in model.blocks
+def _drawn_shape(model: Model, shape: tuple[int, ...], lazy: bool) -> tuple[int, ...]:
+    """The normals a weight of ``shape`` takes: all of it, or (lazy) n per output column."""
+    return (*shape[:-2], model.n, shape[-1]) if lazy else shape
+
+
+def lazy_pays(model: Model) -> bool:
+    """Lazy weights draw n normals per output column instead of d and add an n x n
+    eigendecomposition per product: worth it from d >= 4 n."""
+    return 4 * model.n <= model.d
+
+
+def draws_per_network(model: Model, lazy: bool = False) -> int:
+    """Gaussian draws for one network's weights (drawn in full, or lazily)."""
+    return sum(prod(_drawn_shape(model, shape, lazy)) for block in model.blocks
                for shape, _ in block_weight_specs(model, block).values())
 
 
-def sample_model_weights(model: Model, count: int, seed: int, start: int = 0
-                         ) -> list[LayerWeights]:
-    """The weights of networks start .. start + count - 1, one LayerWeights per block."""
+def sample_model_weights(model: Model, count: int, seed: int, start: int = 0,
+                         lazy: bool = False) -> list[LayerWeights]:
+    """The weights of networks start .. start + count - 1, one LayerWeights per block: drawn
+    in full, or (``lazy``) as the normals of their images under the token matrices of a
+    forward pass (``numerics.lazy``; its own stream, equal to the full draw in law)."""
     specs = [block_weight_specs(model, block) for block in model.blocks]
-    segments = [(prod(shape), std) for spec in specs for shape, std in spec.values()]
+    segments = [(prod(_drawn_shape(model, shape, lazy)), 1.0 if lazy else std)
+                for spec in specs for shape, std in spec.values()]
     if not segments:
         return [LayerWeights() for _ in specs]
-    flat = normal_rows(seed, WEIGHT_STREAM, start, count, segments)
+    flat = normal_rows(seed, LAZY_STREAM if lazy else WEIGHT_STREAM, start, count, segments)
     out, offset = [], 0
     for spec in specs:
         arrays = {}
-        for name, (shape, _) in spec.items():
-            size = prod(shape)
-            arrays[name] = flat[:, offset:offset + size].reshape(count, *shape)
+        for name, (shape, std) in spec.items():
+            drawn = _drawn_shape(model, shape, lazy)
+            size = prod(drawn)
+            block = flat[:, offset:offset + size].reshape(count, *drawn)
+            arrays[name] = LazyGaussian(std, block, shape[-2]) if lazy else block
             offset += size
         out.append(LayerWeights(**arrays))
     return out
@@ -100,49 +119,66 @@ def first_attention(records: list[Record]) -> Record | None:
                 None)
 
 
-def _inputs(model: Model, tokens: Tokens, count: int, seed: int, start: int) -> np.ndarray:
-    if isinstance(tokens, GaussianTokens):
-        return exchangeable_tokens(model.n, model.d, tokens.rho, tokens.s, count, seed, start)
-    return tokens
+Run = list[tuple[np.ndarray, list[Record]]]
+
+
+def _network_sampler(model: Model, tokens: Tokens, lazy: bool | None,
+                     measure: Callable[[Run, list[LayerWeights], int], np.ndarray]) -> Sampler:
+    """A sampler of ``measure(run, weights, count)`` over networks of ``model`` on
+    ``tokens`` (fixed X, or Gaussian tokens drawn per network). ``lazy``: weights drawn
+    only as far as the forward pass sees them (numerics.lazy); None: where that pays
+    (``lazy_pays``)."""
+    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
+    lazy = lazy_pays(model) if lazy is None else lazy
+
+    def sample(start: int, count: int, seed: int) -> np.ndarray:
+        weights = sample_model_weights(model, count, seed, start, lazy)
+        if isinstance(tokens, GaussianTokens):
+            x = exchangeable_tokens(model.n, model.d, tokens.rho, tokens.s, count, seed, start)
+        else:
+            x = tokens
+        return measure(run_model(model, weights, x), weights, count)
+
+    extra = model.n * model.d if isinstance(tokens, GaussianTokens) else 0
+    return sized(sample, draws_per_network(model, lazy) + extra)
+
+
+def _grams(run: Run, count: int, n: int) -> list[np.ndarray]:
+    return [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, n, n)) for y, _ in run]
 
 
 def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
     """(||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2) of a block's first attention, head 0,
-    at its own input: (B, 3)."""
+    at its own input, Jacobians as in numerics.jacobians with J_i from the layer's own A
+    (uniform attention: the softmax at zero logits): (B, 3). A lazy weight gives the same
+    Q, K, V as the forward pass did for the same input."""
     record = first_attention(records)
     if record is None:
         raise ValueError("a block has no attention sublayer")
-    spec = record.spec
-    norms = attention_jacobian_norms(record.x, w.wq[:, 0], w.wk[:, 0], w.wv[:, 0],
-                                     spec.scale, uniform=spec.kind == "uniform")
+    x, spec = record.x, record.spec
+    q, k, v = (times(x, getattr(w, name)[:, 0]) for name in ("wq", "wk", "wv"))
+    a = record.cache[0].a[:, 0]  # uniform: softmax at zero logits (J/n, or the causal mean)
+    norms = jacobian_norms_from(x @ np.swapaxes(x, -1, -2), q, k, v, a, spec.scale)
     return np.stack([norms.query, norms.key, norms.value], axis=1)
 
 
 def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False,
-                       summary: str = "gram") -> Sampler:
+                       summary: str = "gram", lazy: bool | None = None) -> Sampler:
     """Per sample, ``gram_summary`` of the Gram X^l (X^l)^T of every block output, block
     after block: (count, L n^2) for ``gram`` (row-major), (count, 2 L) for ``entries``;
     with ``jacobians``, then ||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2 of the first
-    block's first attention head at its own input (3 more columns)."""
-    if summary not in GRAM_SUMMARIES:
-        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
-    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
+    block's first attention head at its own input (3 more columns). ``lazy`` as in
+    ``_network_sampler``."""
+    _check_summary(summary)
 
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        weights = sample_model_weights(model, count, seed, start)
-        run = run_model(model, weights, _inputs(model, tokens, count, seed, start))
-        grams = [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, model.n, model.n))
-                 for y, _ in run]
-        columns = [gram_summary(g, summary).reshape(count, -1) for g in grams]
+    def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
+        columns = [gram_summary(g, summary).reshape(count, -1)
+                   for g in _grams(run, count, model.n)]
         if jacobians:
             columns.append(_attention_norms(run[0][1], weights[0]))
         return np.concatenate(columns, axis=1)
 
-    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))
-
-
-def _token_draws(model: Model, tokens: Tokens) -> int:
-    return model.n * model.d if isinstance(tokens, GaussianTokens) else 0
+    return _network_sampler(model, tokens, lazy, measure)
 
 
 def gram_summary(g: np.ndarray, summary: str) -> np.ndarray:
@@ -169,45 +205,42 @@ def gram_summary(g: np.ndarray, summary: str) -> np.ndarray:
               "entries": np.stack([mean_diag, mean_off], axis=-1),
               "spread": np.stack([mean_diag - mean_off, mean_diag], axis=-1),
               "inner-product-sum": total, "squared-norm": trace}
-    if summary not in values:
-        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
+    _check_summary(summary)
     return values[summary]
+
+
+def _check_summary(summary: str) -> None:
+    if summary not in GRAM_SUMMARIES:
+        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
 
 
 GRAM_SUMMARIES = ("diagonal", "off-diagonal", "entries", "spread", "cosine-distance",
                   "inner-product-sum", "squared-norm", "gram")
 
 
-def output_sampler(model: Model, tokens: Tokens, summary: str) -> Sampler:
-    """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network."""
-    if summary not in GRAM_SUMMARIES:
-        raise ValueError(f"summary must be one of {', '.join(GRAM_SUMMARIES)}, got {summary!r}")
-    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        weights = sample_model_weights(model, count, seed, start)
-        y = run_model(model, weights, _inputs(model, tokens, count, seed, start))[-1][0]
-        g = np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, model.n, model.n))
-        return gram_summary(g, summary)
-
-    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))
+def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None = None
+                   ) -> Sampler:
+    """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network
+    (``lazy`` as in ``_network_sampler``)."""
+    _check_summary(summary)
+    return _network_sampler(model, tokens, lazy, lambda run, weights, count: gram_summary(
+        _grams(run[-1:], count, model.n)[0], summary))
 
 
 def block_attention_norms_sampler(model: Model, tokens: Tokens, which: str,
-                            block: int | None = None) -> Sampler:
+                                  block: int | None = None, lazy: bool | None = None
+                                  ) -> Sampler:
     """||dS_l/dW^which_l||_F^2 (which: query, key, value) of block l's first attention, head
-    0, at its own input: every block, (count, L), or only ``block`` (an index), (count,)."""
+    0, at its own input: every block, (count, L), or only ``block`` (an index), (count,);
+    ``lazy`` as in ``_network_sampler``."""
     column = {"query": 0, "key": 1, "value": 2}.get(which)
     if column is None:
         raise ValueError(f"which must be query, key or value, got {which!r}")
-    tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
     chosen = range(model.depth) if block is None else [range(model.depth)[block]]
 
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        weights = sample_model_weights(model, count, seed, start)
-        run = run_model(model, weights, _inputs(model, tokens, count, seed, start))
+    def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
         norms = np.stack([_attention_norms(run[i][1], weights[i])[:, column] for i in chosen],
                          axis=1)
         return norms if block is None else norms[:, 0]
 
-    return sized(sample, draws_per_network(model) + _token_draws(model, tokens))
+    return _network_sampler(model, tokens, lazy, measure)

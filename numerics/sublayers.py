@@ -24,20 +24,21 @@ import numpy as np
 from architecture.sublayers import MLP, Attention, LayerNorm, Residual, Sublayer
 from numerics.attention import attention_backward, attention_forward
 from numerics.layers import activate, activation_derivative, layer_norm, layer_norm_backward
+from numerics.lazy import Weight, dense, times
 
 
 @dataclass(frozen=True)
 class LayerWeights:
     """One layer's weights of B networks (None where the architecture has none):
     wq, wk (B, H, d, d_k), wv (B, H, d, d_v), wo (B, H d_v, d), w1 (B, d, d_ff),
-    w2 (B, d_ff, d)."""
+    w2 (B, d_ff, d); dense arrays, or lazy (numerics.lazy) for forward passes."""
 
-    wq: np.ndarray | None = None
-    wk: np.ndarray | None = None
-    wv: np.ndarray | None = None
-    wo: np.ndarray | None = None
-    w1: np.ndarray | None = None
-    w2: np.ndarray | None = None
+    wq: Weight | None = None
+    wk: Weight | None = None
+    wv: Weight | None = None
+    wo: Weight | None = None
+    w1: Weight | None = None
+    w2: Weight | None = None
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _merge_heads(o: np.ndarray) -> np.ndarray:
 def _attention(spec: Attention, x: np.ndarray, w: LayerWeights) -> Record:
     heads, att = attention_forward(x, w.wq, w.wk, w.wv, spec.scale, spec.kind, spec.mask)
     o = _merge_heads(heads)
-    y = o @ w.wo if spec.output_projection else o
+    y = times(o, w.wo) if spec.output_projection else o
     return Record(spec, x, y, (att, o))
 
 
@@ -71,10 +72,11 @@ def _attention_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
     if spec.output_projection:
         if "wo" in wanted:
             grads["wo"] = np.swapaxes(o, 1, 2) @ dy
-        dy = dy @ np.swapaxes(w.wo, 1, 2)
+        dy = dy @ np.swapaxes(dense(w.wo, "a backward pass"), 1, 2)
     do = np.swapaxes(dy.reshape(batch, n, spec.heads, spec.d_v), 1, 2)
     asked = frozenset(wanted) & {"wq", "wk", "wv"}
-    back = attention_backward(r.x, w.wq, w.wk, w.wv, spec.scale, att, do,
+    wq, wk, wv = (dense(getattr(w, k), "a backward pass") for k in ("wq", "wk", "wv"))
+    back = attention_backward(r.x, wq, wk, wv, spec.scale, att, do,
                               asked | ({"u"} if need_dx else set()))
     for name in asked:
         grads[name] = getattr(back, name)
@@ -82,21 +84,22 @@ def _attention_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
 
 
 def _mlp(spec: MLP, x: np.ndarray, w: LayerWeights) -> Record:
-    h = x @ w.w1
+    h = times(x, w.w1)
     phi = activate(spec.activation, h)
-    return Record(spec, x, phi @ w.w2, (h, phi))
+    return Record(spec, x, times(phi, w.w2), (h, phi))
 
 
 def _mlp_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
               wanted: Collection[str], need_dx: bool) -> np.ndarray | None:
     h, phi = r.cache
+    w1, w2 = dense(w.w1, "a backward pass"), dense(w.w2, "a backward pass")
     if "w2" in wanted:
         grads["w2"] = np.swapaxes(phi, 1, 2) @ dy
-    dh = dy @ np.swapaxes(w.w2, 1, 2)
+    dh = dy @ np.swapaxes(w2, 1, 2)
     dh *= activation_derivative(r.spec.activation, h)
     if "w1" in wanted:
         grads["w1"] = np.swapaxes(r.x, 1, 2) @ dh
-    return dh @ np.swapaxes(w.w1, 1, 2) if need_dx else None
+    return dh @ np.swapaxes(w1, 1, 2) if need_dx else None
 
 
 def _layer_norm(spec: LayerNorm, x: np.ndarray, w: LayerWeights) -> Record:

@@ -73,7 +73,7 @@ def model_claim(model: Model, rho: float, weights: np.ndarray, name: str = "mode
 
     def derive() -> Derived:
         _, _, steps = _theory(model, rho)
-        return Derived(WIDTH, tuple(Step(f"{s.kind} ({s.how})", s.latex) for s in steps),
+        return Derived(WIDTH, tuple(Step(title, body) for s in steps for title, body in s.pairs()),
                        evaluator=evaluate)
 
     def estimate(point: Point, samples: int, seed: int) -> Estimate:

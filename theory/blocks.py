@@ -198,6 +198,15 @@ class Step:
     how: str
     latex: str
     linear: bool = True  # the map is linear in K
+    wick: str = ""  # the Wick engine's expansion behind the map (align* blocks), if any
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(title, LaTeX) steps for a derivation: the map, then its Wick expansion."""
+        kind = self.kind.capitalize()
+        out = [(f"{kind} map ({self.how})", self.latex)]
+        if self.wick:
+            out.append((f"{kind}: Wick contraction (engine)", self.wick))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -270,11 +279,11 @@ def _attention(spec: Attention, state: State, d: sp.Expr, symbols: Symbols
     how = "exact" if spec.kind == "uniform" else "assumption"
     mask = "J/n" if spec.mask == "none" else r"\text{causal mean}"
     latex = (r"\mathbb E[SS^\top\mid U] = " + sp.latex(coefficient) + r"\,M K M^\top,\ M = "
-             + mask + r"\quad(" + wick + ")")
+             + mask)
     if how == "assumption":
         latex += r"\quad\text{(softmax replaced by uniform attention: Assumption 3.1)}"
     gram = state.gram.average(spec.mask).combine(_substitute(coefficient, values))
-    return gram, Step("attention", how, latex)
+    return gram, Step("attention", how, latex, wick=wick)
 
 
 @cache
@@ -305,7 +314,7 @@ def _mlp(spec: MLP, state: State, d: sp.Expr, symbols: Symbols) -> tuple[Gram, S
         coefficient, wick = linear_mlp_coefficient()
         return state.gram.combine(_substitute(coefficient, values)), Step(
             "mlp", "exact", r"\mathbb E[YY^\top\mid U] = " + sp.latex(coefficient)
-            + r"\,UU^\top\quad(" + wick + ")")
+            + r"\,UU^\top", wick=wick)
     pre, post = values["sigma_1"] ** 2, values["sigma_2"] ** 2 * d * values["d_ff"]
     kernel = _kernel(spec.activation)
     gram = state.gram.entrywise(lambda q1, q2, c: post * kernel(pre * q1, pre * q2, pre * c))

@@ -290,7 +290,7 @@ def _stack_state() -> tuple[blocks.Span, tuple[tuple[str, str], ...]]:
     start = blocks.Span(sp.S.One, sp.S.Zero, n, base="G")
     _, taken = blocks.apply_block(block, blocks.State(start), d_v, symbols)
     gram, matrix = blocks.closed_form(block, start, d_v, L, symbols)
-    steps = (*((f"{t.kind.capitalize()} map ({t.how})", t.latex) for t in taken),
+    steps = (*(pair for t in taken for pair in t.pairs()),
              ("Feed-forward width", r"d_F = d_v"),
              (r"One block on $(g, j)$, $K = gG + jJ$", r"T = " + sp.latex(matrix)),
              ("L blocks (matrix power)", r"g_L = " + sp.latex(gram.g) + r",\quad j_L = "

@@ -60,7 +60,7 @@ def _one_block(norm: str, scale: sp.Expr = S) -> tuple[blocks.Span, tuple[Step, 
 
 
 def _steps(taken: Sequence[blocks.Step]) -> tuple[Step, ...]:
-    return tuple(Step(f"{s.kind.capitalize()} map ({s.how})", s.latex) for s in taken)
+    return tuple(Step(title, body) for s in taken for title, body in s.pairs())
 
 
 def _model(p: Point, norm: str, scaling: str = "constant", attention: str = "uniform"

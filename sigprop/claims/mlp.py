@@ -48,7 +48,7 @@ def _update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
     off = sp.simplify(state.gram.off_diagonal)
     holds, proof = kernels.prove_relu_raises_correlation()
     steps = tuple(Step(t, body) for t, body in kernels.derivation_steps("relu"))
-    steps += tuple(Step(f"{t.kind.capitalize()} map ({t.how})", t.latex) for t in taken)
+    steps += tuple(Step(title, body) for t in taken for title, body in t.pairs())
     steps += (Step(r"At $G = s d((1-\rho)I + \rho J)$",
                    r"\mathbb E[YY^\top]_{kk'} = " + sp.latex(off)),)
     steps += tuple(Step(t, body) for t, body in proof)
