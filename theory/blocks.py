@@ -349,7 +349,8 @@ def apply(spec: Sublayer, state: State, d: sp.Expr, symbols: Symbols | None = No
         alpha = _value(spec, "alpha", symbols)
         gram = state.gram.combine(sp.S.One, branch.gram, alpha**2)
         how = state.weakened(branch.how)
-        return State(gram, how, False), [*steps, Step(
+        deterministic = state.deterministic and (branch.deterministic or alpha == 0)
+        return State(gram, how, deterministic), [*steps, Step(
             "residual", "exact", r"K \mapsto K + " + sp.latex(alpha**2)
             + r"\,\mathbb E[BB^\top]\ (\mathbb E[B\mid X] = 0)")]
     try:
