@@ -72,3 +72,17 @@ def test_flop_count_matches_the_cost_model(bench: ModuleType) -> None:
     first = sum(2 * a * b * c for a, b, c in input_cotangent)
     assert bench.flops_per_sample(arch) == depth * count - first
     assert bench.normals_per_sample(arch) == depth * (3 * d * d + 2 * d * d_ff)
+
+
+def test_lazy_benchmark_runs() -> None:
+    """benchmarks/bench_lazy.py on two tiny widths: a row per width, rates positive."""
+    import subprocess
+
+    script = BENCH.parent / "bench_lazy.py"
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--n", "2",
+                           "--widths", "8,16"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["8", "16"]
+    assert all(float(row[1]) > 0 and float(row[2]) > 0 for row in rows)
+    assert all(int(row[5]) < int(row[4]) for row in rows)  # lazy draws fewer normals
