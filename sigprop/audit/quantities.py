@@ -237,7 +237,7 @@ def _uniform_softmax_derive(kind: str) -> Derivation:
         kronecker.SYMPY, m)).norm()**2) for m in range(2, 6)}
     residual = sp.Add(*gaps.values())
     steps = (("Softmax Jacobian at zero logits, by differentiation (engine)",
-              r"rac{\partial A}{\partial M}\Big|_{M=0} \text{ for } n = 2,\dots,5"),
+              r"\frac{\partial A}{\partial M}\Big|_{M=0} \text{ for } n = 2,\dots,5"),
              (r"Against $\tfrac1n I_n\otimes(I_n - \tfrac1n J)$",
               r",\ ".join(rf"n={m}: {sp.latex(v)}" for m, v in gaps.items())))
     return Derivation(residual, steps)

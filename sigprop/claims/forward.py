@@ -38,14 +38,13 @@ ALPHA_1, SIGMA_V = symbol("alpha_1"), symbol("sigma_v")
 _ATTENTION = Attention(heads=1, d_k=1, d_v=1, scale=1.0, kind="uniform")
 
 
-def _block(norm: str, alpha: sp.Expr = ALPHA_1
-           ) -> tuple[tuple, dict[tuple[object, str], sp.Expr]]:
+def _block(norm: str) -> tuple[tuple, dict[tuple[object, str], sp.Expr]]:
     """One attention-only block with LayerNorm ``norm`` (eps = 0), and the symbols of its
-    parameters: d_v = d, sigma_v, and the residual scale ``alpha``."""
+    parameters: d_v = d, sigma_v, and the residual scale alpha_1."""
     block = transformer_block(_ATTENTION, None, norm, 1.0, eps=0.0)
     residual = next(spec for spec in block if isinstance(spec, Residual))
     return block, {(_ATTENTION, "d_v"): D, (_ATTENTION, "sigma_v"): SIGMA_V,
-                   (residual, "alpha"): alpha}
+                   (residual, "alpha"): ALPHA_1}
 
 
 def _input(scale: sp.Expr = S) -> blocks.Span:
