@@ -139,14 +139,18 @@ def layer_jacobian_norms(arch: Architecture, weights: Weights, cache: Cache) -> 
     """Per-layer, per-head Jacobian norms of the attention sub-layers of a stack: (B, L, H).
 
     Layer l's head h is S(U_l) = A U_l W^V_{l,h} at its recorded attention
-    input U_l, Jacobian taken at fixed U_l.  Under uniform attention A = J/n
-    does not depend on W^Q, W^K, so those norms are zero.
+    input U_l, Jacobian taken at fixed U_l, from the forward pass's own Q, K, V, A.
+    Under uniform attention A = J/n does not depend on W^Q, W^K, so those norms are
+    zero.
     """
-    u = cache.attention_inputs[:, :, None]
+    u = cache.attention_inputs
+    gram = (u @ np.swapaxes(u, -1, -2))[:, :, None]
+    heads = [layer.attention for layer in cache.layers]
+    a = np.stack([h.a for h in heads], axis=1)
     if arch.attention == "softmax":
-        return attention_jacobian_norms(u, weights.wq, weights.wk, weights.wv, arch.tau)
-    ax = cache.attention @ u
-    value = arch.d_v * np.einsum("...ij,...ij->...", ax, ax)
+        q, k, v = (np.stack([getattr(h, name) for h in heads], axis=1) for name in "qkv")
+        return jacobian_norms_from(gram, q, k, v, a, arch.tau)
+    value = arch.d_v * np.einsum("...ij,...ij->...", a @ gram, a)
     return JacobianNorms(np.zeros_like(value), np.zeros_like(value), value)
 
 

@@ -14,10 +14,11 @@ import numpy as np
 from architecture.spec import Architecture
 from numerics.attention import attention_weights
 from numerics.inputs import exchangeable_tokens
-from numerics.jacobians import attention_jacobian_norms, layer_jacobian_norms
+from numerics.jacobians import layer_jacobian_norms
 from numerics.model import backward, forward
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
+from numerics.stack import GaussianTokens, block_attention_norms_sampler
 from numerics.weights import draws_per_network, sample_weights
 
 
@@ -92,23 +93,12 @@ def single_head(n: int, d: int, d_k: int, d_v: int, sigma_q: float, sigma_k: flo
 
 def attention_norms_sampler(arch: Architecture, x: np.ndarray | None, which: str,
                             rho: float = 0.0, s: float = 1.0) -> Sampler:
-    """||dS/dW^which||_F^2 of one head at random weights (``which`` in query, key,
-    value, query/value). ``x`` is a fixed X, or None for exchangeable Gaussian
-    tokens with correlation ``rho`` and scale ``s`` drawn per sample."""
-    if which not in ("query", "key", "value", "query/value"):
-        raise ValueError(f"which must be query, key, value or query/value, got {which!r}")
-
-    def sample(start: int, count: int, seed: int) -> np.ndarray:
-        w = sample_weights(arch, count, seed, start)
-        tokens = x if x is not None else exchangeable_tokens(arch.n, arch.d, rho, s, count,
-                                                             seed, start)
-        norms = attention_jacobian_norms(tokens, w.wq[:, 0, 0], w.wk[:, 0, 0], w.wv[:, 0, 0],
-                                         arch.tau)
-        if which == "query/value":
-            return norms.query / norms.value
-        return getattr(norms, which)
-
-    return sized(sample, draws_per_network(arch) + arch.n * arch.d)
+    """||dS/dW^which||_F^2 of the first layer's head at random weights (``which`` in query,
+    key, value, query/value), from the model's own forward pass (numerics.stack). ``x``
+    is a fixed X, or None for exchangeable Gaussian tokens with correlation ``rho`` and
+    scale ``s`` drawn per sample."""
+    tokens = x if x is not None else GaussianTokens(rho, s)
+    return block_attention_norms_sampler(arch.model(), tokens, which, block=0)
 
 
 def stack_norm_ratios(arch: Architecture, x: np.ndarray, count: int, seed: int,

@@ -227,19 +227,23 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
         _grams(run[-1:], count, model.n)[0], summary))
 
 
+NORMS = {"query": lambda t: t[:, 0], "key": lambda t: t[:, 1], "value": lambda t: t[:, 2],
+         "query/value": lambda t: t[:, 0] / t[:, 2]}
+
+
 def block_attention_norms_sampler(model: Model, tokens: Tokens, which: str,
                                   block: int | None = None, lazy: bool | None = None
                                   ) -> Sampler:
-    """||dS_l/dW^which_l||_F^2 (which: query, key, value) of block l's first attention, head
-    0, at its own input: every block, (count, L), or only ``block`` (an index), (count,);
-    ``lazy`` as in ``_network_sampler``."""
-    column = {"query": 0, "key": 1, "value": 2}.get(which)
-    if column is None:
-        raise ValueError(f"which must be query, key or value, got {which!r}")
+    """||dS_l/dW^which_l||_F^2 (which: query, key, value, or the ratio query/value) of block
+    l's first attention, head 0, at its own input: every block, (count, L), or only
+    ``block`` (an index), (count,); ``lazy`` as in ``_network_sampler``."""
+    pick = NORMS.get(which)
+    if pick is None:
+        raise ValueError(f"which must be one of {', '.join(NORMS)}, got {which!r}")
     chosen = range(model.depth) if block is None else [range(model.depth)[block]]
 
     def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
-        norms = np.stack([_attention_norms(run[i][1], weights[i])[:, column] for i in chosen],
+        norms = np.stack([pick(_attention_norms(run[i][1], weights[i])) for i in chosen],
                          axis=1)
         return norms if block is None else norms[:, 0]
 
