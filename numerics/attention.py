@@ -15,9 +15,10 @@ Backward of the scalar <O, dO>:
 
     dV = A^T dO,  dA = dO V^T,  dL = tau (diag(a) - a a^T) dA  (row by row)
     dQ = dL K,    dK = dL^T Q
-    dW^Q = U^T dQ,  dW^K = U^T dK,  dW^V = U^T dV
+    dW^Q = U^T dQ,  dW^K = U^T dK,  dW^V = U^T dV   (kept as their factors, lazy.Outer)
     dU = sum_h dQ W^Q_h^T + dK W^K_h^T + dV W^V_h^T
-Under uniform attention dW^Q = dW^K = 0.
+Under uniform attention dW^Q = dW^K = 0. Weights are dense, or lazy (numerics.lazy:
+forward-only ones serve the forward, two-sided ones both).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.layers import softmax_rows, softmax_rows_backward
-from numerics.lazy import Weight, times
+from numerics.lazy import Outer, Weight, times, times_transposed
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,13 @@ class AttentionCache:
 
 @dataclass(frozen=True)
 class AttentionGrads:
-    """Cotangents of the input U and of the head weights (zeros for W^Q, W^K if
-    uniform; None for those not asked for)."""
+    """Cotangents of the input U and of the head weights, the latter as U^T dH (zero for
+    W^Q, W^K if uniform; None for those not asked for)."""
 
     u: np.ndarray | None
-    wq: np.ndarray | None
-    wk: np.ndarray | None
-    wv: np.ndarray | None
+    wq: Outer | None
+    wk: Outer | None
+    wv: Outer | None
 
 
 def _transpose(x: np.ndarray) -> np.ndarray:
@@ -104,9 +105,9 @@ def attention_forward(
 
 def attention_backward(
     u: np.ndarray,
-    wq: np.ndarray,
-    wk: np.ndarray,
-    wv: np.ndarray,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
     tau: float,
     cache: AttentionCache,
     do: np.ndarray,
@@ -117,13 +118,13 @@ def attention_backward(
     Only the cotangents named in ``wrt`` (of u, wq, wk, wv) are computed; the
     others are None, and the matmuls that only they need are skipped.
     """
-    ut = _transpose(u)[:, None]
+    heads = u[:, None]
     dv = _transpose(cache.a) @ do
-    dwv = ut @ dv if "wv" in wrt else None
-    du = (dv @ _transpose(wv)).sum(axis=1) if "u" in wrt else None
+    dwv = Outer(heads, dv) if "wv" in wrt else None
+    du = times_transposed(dv, wv).sum(axis=1) if "u" in wrt else None
     if cache.q is None:
-        zeros = {name: np.zeros_like(w) if name in wrt else None
-                 for name, w in (("wq", wq), ("wk", wk))}
+        zeros = {name: Outer(heads, np.zeros((*do.shape[:-1], w.shape[-1])))
+                 if name in wrt else None for name, w in (("wq", wq), ("wk", wk))}
         return AttentionGrads(du, zeros["wq"], zeros["wk"], dwv)
     if not wrt & {"u", "wq", "wk"}:
         return AttentionGrads(du, None, None, dwv)
@@ -132,7 +133,7 @@ def attention_backward(
     dq = dl @ cache.k
     dk = _transpose(dl) @ cache.q
     if du is not None:
-        du += (dq @ _transpose(wq)).sum(axis=1)
-        du += (dk @ _transpose(wk)).sum(axis=1)
-    return AttentionGrads(du, ut @ dq if "wq" in wrt else None,
-                          ut @ dk if "wk" in wrt else None, dwv)
+        du += times_transposed(dq, wq).sum(axis=1)
+        du += times_transposed(dk, wk).sum(axis=1)
+    return AttentionGrads(du, Outer(heads, dq) if "wq" in wrt else None,
+                          Outer(heads, dk) if "wk" in wrt else None, dwv)

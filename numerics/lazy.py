@@ -1,8 +1,8 @@
-"""Gaussian weights drawn only as far as a forward pass sees them.
+"""Gaussian weights drawn only as far as a forward (and backward) pass sees them.
 
-A forward pass uses a weight matrix W (rows x cols, entries iid N(0, std^2), drawn
-independently of its input) once, as X W for the token matrix X (n x rows) that
-reaches it. Given X, the rows of X W are jointly Gaussian with
+Forward only (``LazyGaussian``). A forward pass uses a weight matrix W (rows x cols,
+entries iid N(0, std^2), drawn independently of its input) once, as X W for the token
+matrix X (n x rows) that reaches it. Given X, the rows of X W are jointly Gaussian with
 
     X W ~ N(0, std^2 (X X^T) (x) I_cols),
 
@@ -12,8 +12,29 @@ normals instead of rows cols, and R Z costs n^2 cols instead of n rows cols: for
 few tokens at large width (n << d) the network costs O(n d) per weight instead of
 O(d^2). The joint law of everything the forward pass computes is exactly the
 brute-force law (each weight is independent of the past, so conditioning on the
-past is the same as conditioning on X). A backward pass would also need W outside
-the span of X's rows, so lazy weights refuse it.
+past is the same as conditioning on X). A backward pass also needs W outside the span
+of X's rows, so these weights refuse it.
+
+Forward and backward (``TwoSidedGaussian``). A backward pass also needs dY W^T for the
+cotangent dY (n x cols) of X W. Write X = R Q^T with Q (rows x n, rows > n) of
+orthonormal columns whose span holds the rows of X (``Frame``: the Householder QR
+X^T = Q R^T, orthonormal at any rank of X) and split
+
+    W = Q (Q^T W) + (I - Q Q^T) W.
+
+Given X, Q^T W = std Z (Z n x cols) and (I - Q Q^T) W are independent, with iid
+N(0, std^2) coordinates, and X W = std R Z sees Z alone. Everything downstream of X W
+depends on W only through Z, so given X and Z the cotangent dY is independent of the
+complement, which is therefore a fresh draw W' projected: dY ((I - Q Q^T) W')^T =
+dY W'^T (I - Q Q^T), and the columns of dY W'^T (n x rows) are iid N(0, std^2 dY dY^T).
+Hence, exactly in law jointly with the forward,
+
+    dY W^T = std [(dY Z^T - root(dY dY^T) G Q) Q^T + root(dY dY^T) G]
+
+with G (n x rows) fresh standard normals: n (rows + cols) normals instead of rows cols,
+O(n^2 (rows + cols)) flops instead of O(n rows cols). Each weight is used once forward
+and once backward, so every Z and G enters one product. The weight gradient
+dW = X^T dY needs no W at all (``Outer`` keeps it as its factors).
 """
 
 from __future__ import annotations
@@ -23,13 +44,16 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _t(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -1, -2)
+
+
 def gram_root(x: np.ndarray) -> np.ndarray:
     """R (..., n, n) with R R^T = x x^T for x (..., n, k): the symmetric root, so a
     rank-deficient Gram (equal or zero tokens) is handled exactly."""
-    gram = x @ np.swapaxes(x, -1, -2)
+    gram = x @ _t(x)
     values, vectors = np.linalg.eigh(gram)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]) @ np.swapaxes(
-        vectors, -1, -2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]) @ _t(vectors)
 
 
 @dataclass(frozen=True)
@@ -58,17 +82,120 @@ class LazyGaussian:
         return self.std * (gram_root(x) @ self.normals)
 
 
-Weight = np.ndarray | LazyGaussian
+@dataclass(frozen=True)
+class Frame:
+    """A token matrix X (..., n, rows), rows >= n, as X = R Q^T: Q (..., rows, n) with
+    orthonormal columns whose span holds the rows of X, R = X Q (..., n, n), from the
+    Householder QR X^T = Q R^T (so Q is orthonormal whatever the rank of X)."""
+
+    x: np.ndarray
+    q: np.ndarray
+    r: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Frame:
+        n, rows = x.shape[-2:]
+        if rows < n:
+            raise ValueError(f"a frame needs at least as many columns as tokens, got {n} "
+                             f"tokens of width {rows}")
+        q, t = np.linalg.qr(_t(x))
+        return cls(x, q, _t(t))
+
+    def holds(self, x: np.ndarray) -> bool:
+        """Whether ``x`` is this frame's token matrix (the same memory, shape and strides)."""
+        return x is self.x or (x.shape == self.x.shape and x.strides == self.x.strides
+                               and x.__array_interface__["data"] ==
+                               self.x.__array_interface__["data"])
+
+
+@dataclass(frozen=True)
+class TwoSidedGaussian:
+    """A weight of B networks (shape (B, [H,] rows, cols), iid N(0, std^2), rows > n)
+    held as standard normals: ``z`` (B, [H,] n, cols), its coordinates Q^T W / std in the
+    frame Q of the token matrix that multiplies it, and ``g`` (B, [H,] n, rows), those of
+    the complement as a backward pass sees it (module doc). Bound to that frame
+    (``at``), it answers X W (``left``) and dY W^T (``right_transposed``)."""
+
+    std: float
+    z: np.ndarray
+    g: np.ndarray
+    frame: Frame | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*self.z.shape[:-2], self.g.shape[-1], self.z.shape[-1])
+
+    def __getitem__(self, index: object) -> TwoSidedGaussian:
+        """Index the leading (batch, head) axes of an unbound weight, as for a dense one."""
+        if self.frame is not None:
+            raise ValueError("index a lazy weight before binding it to a token matrix")
+        return TwoSidedGaussian(self.std, self.z[index], self.g[index])
+
+    def at(self, frame: Frame) -> TwoSidedGaussian:
+        """The weight bound to the token matrix of ``frame`` (it multiplies that one only)."""
+        if frame.q.shape[-2:] != self.g.shape[-1:] + self.z.shape[-2:-1]:
+            raise ValueError(f"a weight of shape {self.shape} for {self.z.shape[-2]} tokens "
+                             f"cannot take a token matrix of shape {frame.x.shape[-2:]}")
+        return TwoSidedGaussian(self.std, self.z, self.g, frame)
+
+    def _bound(self) -> Frame:
+        if self.frame is None:
+            raise ValueError("a two-sided lazy weight must be bound to its token matrix (at)")
+        return self.frame
+
+    def left(self, x: np.ndarray) -> np.ndarray:
+        """x @ W in distribution, x the bound token matrix: std R Z."""
+        frame = self._bound()
+        if not frame.holds(x):
+            raise ValueError("a lazy weight bound to one token matrix cannot multiply another")
+        return self.std * (frame.r @ self.z)
+
+    def right_transposed(self, dy: np.ndarray) -> np.ndarray:
+        """dy @ W^T in distribution, jointly with ``left`` (module doc), for the cotangent
+        dy (..., n, cols) of the bound X W."""
+        q = self._bound().q
+        rooted = gram_root(dy) @ self.g
+        return self.std * ((dy @ _t(self.z) - rooted @ q) @ _t(q) + rooted)
+
+
+Weight = np.ndarray | LazyGaussian | TwoSidedGaussian
+
+
+def bind(x: np.ndarray, *weights: Weight | None) -> tuple[Weight | None, ...]:
+    """The weights as a forward pass uses them on the token matrix x: two-sided lazy ones
+    bound to x's frame (one QR for all of them), the others unchanged."""
+    if not any(isinstance(w, TwoSidedGaussian) for w in weights):
+        return weights
+    frame = Frame.of(x)
+    return tuple(w.at(frame) if isinstance(w, TwoSidedGaussian) else w for w in weights)
 
 
 def times(x: np.ndarray, w: Weight) -> np.ndarray:
     """x @ W: the product for a dense weight, its exact-in-law draw for a lazy one."""
-    return w.left(x) if isinstance(w, LazyGaussian) else x @ w
+    return x @ w if isinstance(w, np.ndarray) else w.left(x)
 
 
-def dense(w: Weight | None, what: str) -> np.ndarray | None:
-    """The dense weight; a lazy one is refused (a backward pass needs all of W)."""
+def times_transposed(dy: np.ndarray, w: Weight) -> np.ndarray:
+    """dy @ W^T for the cotangent dy of x @ W: the product for a dense weight, its
+    exact-in-law draw for a two-sided lazy one; a forward-only lazy weight is refused."""
     if isinstance(w, LazyGaussian):
-        raise ValueError(f"{what} needs the whole weight matrix: run it on weights drawn in "
-                         f"full (lazy=False)")
-    return w
+        raise ValueError("a backward pass needs the whole weight matrix: run it on weights "
+                         "drawn in full or two-sided (numerics.weights, lazy=True)")
+    return dy @ _t(w) if isinstance(w, np.ndarray) else w.right_transposed(dy)
+
+
+@dataclass(frozen=True)
+class Outer:
+    """The gradient dW = X^T dY of a weight used as X W, kept as its factors X (..., n,
+    rows) and dY (..., n, cols): it needs no W, and its norm needs no rows x cols array."""
+
+    x: np.ndarray
+    dy: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """X^T dY, (..., rows, cols)."""
+        return _t(self.x) @ self.dy
+
+    def squared_norm(self) -> np.ndarray:
+        """||X^T dY||_F^2 = <X X^T, dY dY^T>_F = tr(X X^T dY dY^T), from the n x n Grams."""
+        return np.einsum("...ij,...ij->...", self.x @ _t(self.x), self.dy @ _t(self.dy))

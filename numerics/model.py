@@ -10,12 +10,15 @@ applied by ``numerics.sublayers``); for the three norm placements that is
 with S(U) = concat_h(A_h U W^V_h) W^O (W^O left out when one head has
 d_v = d) and MLP(M) = phi(M W^1) W^2; without an MLP, Y = Z. ``backward``
 returns the gradients of the scalar <Y, dY> for a cotangent dY, by the
-chain rule through the recorded intermediates, in float64.
+chain rule through the recorded intermediates, in float64;
+``squared_gradient_norms`` returns only their squared Frobenius norms, without
+forming any weight gradient. Weights are dense, or two-sided lazy
+(``numerics.weights.sample_weights(lazy=True)``, exact in law: numerics.lazy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +27,7 @@ from architecture.spec import Architecture
 from architecture.sublayers import MLP, Attention, Residual
 from numerics.attention import AttentionCache
 from numerics.inputs import as_tokens
+from numerics.lazy import Outer
 from numerics.sublayers import LayerWeights, Record, run_block, walk
 from numerics.sublayers import backward as sublayer_backward
 from numerics.weights import WEIGHT_NAMES, Weights, check_weights
@@ -144,32 +148,64 @@ def _check_wrt(weights: Weights, wrt: Collection[str] | None) -> frozenset[str]:
     return wanted & used
 
 
+def _backpropagate(arch: Architecture, batch: int, cache: Cache, dy: object,
+                   wanted: frozenset[str], keep: Callable[[str, int, Outer], None]
+                   ) -> np.ndarray | None:
+    """Back-propagate the cotangent dy through every block, last to first, through the
+    weights each forward used (kept in the records); hand each wanted weight gradient
+    of layer l to ``keep(name, l, U^T dH)``. Returns dL/dX (None unless "x" is wanted)."""
+    grad = np.broadcast_to(np.asarray(dy, dtype=np.float64), (batch, arch.n, arch.d))
+    for layer in reversed(range(arch.depth)):
+        records, found = cache.layers[layer].records, {}
+        for k in reversed(range(len(records))):
+            need_dx = layer > 0 or k > 0 or "x" in wanted
+            grad = sublayer_backward(records[k], grad, found, wanted, need_dx)
+        for name, outer in found.items():
+            keep(name, layer, outer)
+        if grad is None:
+            return None
+    return np.ascontiguousarray(grad)
+
+
 def backward(arch: Architecture, weights: Weights, cache: Cache, dy: object,
              wrt: Collection[str] | None = None) -> Grads:
     """Analytic gradients of <Y, dY> w.r.t. the weights of every layer and w.r.t. X.
 
-    ``dy`` is the cotangent (B, n, d) (or (n, d), shared).  ``wrt`` names the
-    gradients wanted (weights of WEIGHT_NAMES and "x"; default: all the
-    architecture uses); the others are None and the matmuls only they need
-    (dW = U^T dH of an unwanted weight, the input gradient of the first
+    ``dy`` is the cotangent (B, n, d) (or (n, d), shared); ``cache`` comes from
+    ``forward`` on ``weights`` (the backward goes through the weights that forward
+    used).  ``wrt`` names the gradients wanted (weights of WEIGHT_NAMES and "x";
+    default: all the architecture uses); the others are None and the matmuls only
+    they need (dW = U^T dH of an unwanted weight, the input gradient of the first
     block when x is not wanted) are skipped, as autograd skips leaves that do
     not require a gradient.  The x gradient is per network, (B, n, d), also
     when X was shared.
     """
     batch = check_weights(arch, weights)
     wanted = _check_wrt(weights, wrt)
-    grad = np.broadcast_to(np.asarray(dy, dtype=np.float64), (batch, arch.n, arch.d))
     grads: dict[str, np.ndarray | None] = {
         name: np.empty(getattr(weights, name).shape) if name in wanted else None
         for name in WEIGHT_NAMES}
-    for layer in reversed(range(arch.depth)):
-        c, w, found = cache.layers[layer], _layer(weights, layer), {}
-        records = c.records
-        for k in reversed(range(len(records))):
-            need_dx = layer > 0 or k > 0 or "x" in wanted
-            grad = sublayer_backward(records[k], w, grad, found, wanted, need_dx)
-        for name, value in found.items():
-            grads[name][:, layer] = value
-        if grad is None:
-            return Grads(**grads, x=None)
-    return Grads(**grads, x=np.ascontiguousarray(grad))
+
+    def keep(name: str, layer: int, outer: Outer) -> None:
+        grads[name][:, layer] = outer.dense()
+
+    return Grads(**grads, x=_backpropagate(arch, batch, cache, dy, wanted, keep))
+
+
+def squared_gradient_norms(arch: Architecture, weights: Weights, cache: Cache, dy: object,
+                           wrt: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """||dL/dW_l||_F^2 of L = <Y, dY> per network and layer, heads together, (B, L), for
+    every weight named in ``wrt`` (as in ``backward``), and ||dL/dX||_F^2 (B,) under
+    "x" if asked for. No weight gradient is formed: ||U^T dH||_F^2 = <U U^T, dH dH^T>_F
+    costs O(n^2 (rows + cols)) instead of O(n rows cols)."""
+    batch = check_weights(arch, weights)
+    wanted = _check_wrt(weights, wrt)
+    norms = {name: np.empty((batch, arch.depth)) for name in WEIGHT_NAMES if name in wanted}
+
+    def keep(name: str, layer: int, outer: Outer) -> None:
+        norms[name][:, layer] = outer.squared_norm().reshape(batch, -1).sum(axis=1)
+
+    dx = _backpropagate(arch, batch, cache, dy, wanted, keep)
+    if dx is not None:
+        norms["x"] = np.einsum("bij,bij->b", dx, dx)
+    return norms

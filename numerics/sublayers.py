@@ -1,11 +1,13 @@
 """One numerics apply per sublayer kind (architecture.sublayers), forward and backward.
 
 ``forward(spec, x, w)`` runs one sublayer on B networks at once and returns its
-output (B, n, d) and a :class:`Record` of what the backward needs;
-``backward(record, w, dy, grads, wanted, need_dx)`` returns the cotangent of
-the input and writes the weight gradients asked for into ``grads``. ``w`` holds
-one layer's weights (``LayerWeights``). Dispatch is on the spec's type, so a
-new kind adds one forward and one backward here.
+output (B, n, d) and a :class:`Record` of what the backward needs, including the
+weights as the forward used them (two-sided lazy ones bound to their token
+matrices, numerics.lazy); ``backward(record, dy, grads, wanted, need_dx)`` returns
+the cotangent of the input and writes the gradients dW = X^T dY asked for into
+``grads``, as their factors (``lazy.Outer``). ``w`` holds one layer's weights
+(``LayerWeights``). Dispatch is on the spec's type, so a new kind adds one forward
+and one backward here.
 
     Attention   S = concat_h(A_h U W^V_h) W^O (numerics.attention, the one softmax)
     MLP         phi(U W^1) W^2
@@ -24,14 +26,15 @@ import numpy as np
 from architecture.sublayers import MLP, Attention, LayerNorm, Residual, Sublayer
 from numerics.attention import attention_backward, attention_forward
 from numerics.layers import activate, activation_derivative, layer_norm, layer_norm_backward
-from numerics.lazy import Weight, dense, times
+from numerics.lazy import Outer, Weight, bind, times, times_transposed
 
 
 @dataclass(frozen=True)
 class LayerWeights:
     """One layer's weights of B networks (None where the architecture has none):
     wq, wk (B, H, d, d_k), wv (B, H, d, d_v), wo (B, H d_v, d), w1 (B, d, d_ff),
-    w2 (B, d_ff, d); dense arrays, or lazy (numerics.lazy) for forward passes."""
+    w2 (B, d_ff, d); dense arrays, or lazy (numerics.lazy: forward-only, or two-sided
+    for forward and backward passes)."""
 
     wq: Weight | None = None
     wk: Weight | None = None
@@ -43,13 +46,15 @@ class LayerWeights:
 
 @dataclass
 class Record:
-    """A sublayer's input, output and what its backward needs; a residual's children."""
+    """A sublayer's input, output and what its backward needs; a residual's children;
+    the weights as the forward used them (None for a sublayer without weights)."""
 
     spec: Sublayer
     x: np.ndarray
     y: np.ndarray
     cache: Any = None
     children: list[Record] = field(default_factory=list)
+    weights: LayerWeights | None = None
 
 
 def _merge_heads(o: np.ndarray) -> np.ndarray:
@@ -58,25 +63,27 @@ def _merge_heads(o: np.ndarray) -> np.ndarray:
 
 
 def _attention(spec: Attention, x: np.ndarray, w: LayerWeights) -> Record:
-    heads, att = attention_forward(x, w.wq, w.wk, w.wv, spec.scale, spec.kind, spec.mask)
+    wq, wk, wv = bind(x[:, None], w.wq, w.wk, w.wv)
+    heads, att = attention_forward(x, wq, wk, wv, spec.scale, spec.kind, spec.mask)
     o = _merge_heads(heads)
-    y = times(o, w.wo) if spec.output_projection else o
-    return Record(spec, x, y, (att, o))
+    (wo,) = bind(o, w.wo)
+    y = times(o, wo) if spec.output_projection else o
+    return Record(spec, x, y, (att, o), weights=LayerWeights(wq, wk, wv, wo))
 
 
-def _attention_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
-                    wanted: Collection[str], need_dx: bool) -> np.ndarray | None:
+def _attention_back(r: Record, dy: np.ndarray, grads: dict, wanted: Collection[str],
+                    need_dx: bool) -> np.ndarray | None:
     spec: Attention = r.spec
+    w: LayerWeights = r.weights
     att, o = r.cache
     batch, n, _ = r.x.shape
     if spec.output_projection:
         if "wo" in wanted:
-            grads["wo"] = np.swapaxes(o, 1, 2) @ dy
-        dy = dy @ np.swapaxes(dense(w.wo, "a backward pass"), 1, 2)
+            grads["wo"] = Outer(o, dy)
+        dy = times_transposed(dy, w.wo)
     do = np.swapaxes(dy.reshape(batch, n, spec.heads, spec.d_v), 1, 2)
     asked = frozenset(wanted) & {"wq", "wk", "wv"}
-    wq, wk, wv = (dense(getattr(w, k), "a backward pass") for k in ("wq", "wk", "wv"))
-    back = attention_backward(r.x, wq, wk, wv, spec.scale, att, do,
+    back = attention_backward(r.x, w.wq, w.wk, w.wv, spec.scale, att, do,
                               asked | ({"u"} if need_dx else set()))
     for name in asked:
         grads[name] = getattr(back, name)
@@ -84,22 +91,24 @@ def _attention_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
 
 
 def _mlp(spec: MLP, x: np.ndarray, w: LayerWeights) -> Record:
-    h = times(x, w.w1)
+    (w1,) = bind(x, w.w1)
+    h = times(x, w1)
     phi = activate(spec.activation, h)
-    return Record(spec, x, times(phi, w.w2), (h, phi))
+    (w2,) = bind(phi, w.w2)
+    return Record(spec, x, times(phi, w2), (h, phi), weights=LayerWeights(w1=w1, w2=w2))
 
 
-def _mlp_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
-              wanted: Collection[str], need_dx: bool) -> np.ndarray | None:
+def _mlp_back(r: Record, dy: np.ndarray, grads: dict, wanted: Collection[str],
+              need_dx: bool) -> np.ndarray | None:
     h, phi = r.cache
-    w1, w2 = dense(w.w1, "a backward pass"), dense(w.w2, "a backward pass")
+    w: LayerWeights = r.weights
     if "w2" in wanted:
-        grads["w2"] = np.swapaxes(phi, 1, 2) @ dy
-    dh = dy @ np.swapaxes(w2, 1, 2)
+        grads["w2"] = Outer(phi, dy)
+    dh = times_transposed(dy, w.w2)
     dh *= activation_derivative(r.spec.activation, h)
     if "w1" in wanted:
-        grads["w1"] = np.swapaxes(r.x, 1, 2) @ dh
-    return dh @ np.swapaxes(w1, 1, 2) if need_dx else None
+        grads["w1"] = Outer(r.x, dh)
+    return times_transposed(dh, w.w1) if need_dx else None
 
 
 def _layer_norm(spec: LayerNorm, x: np.ndarray, w: LayerWeights) -> Record:
@@ -107,8 +116,8 @@ def _layer_norm(spec: LayerNorm, x: np.ndarray, w: LayerWeights) -> Record:
     return Record(spec, x, y, inv)
 
 
-def _layer_norm_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
-                     wanted: Collection[str], need_dx: bool) -> np.ndarray | None:
+def _layer_norm_back(r: Record, dy: np.ndarray, grads: dict, wanted: Collection[str],
+                     need_dx: bool) -> np.ndarray | None:
     return layer_norm_backward(r.y, r.cache, dy)
 
 
@@ -121,11 +130,11 @@ def _residual(spec: Residual, x: np.ndarray, w: LayerWeights) -> Record:
     return Record(spec, x, x + spec.alpha * u, children=children)
 
 
-def _residual_back(r: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
-                   wanted: Collection[str], need_dx: bool) -> np.ndarray | None:
+def _residual_back(r: Record, dy: np.ndarray, grads: dict, wanted: Collection[str],
+                   need_dx: bool) -> np.ndarray | None:
     d = r.spec.alpha * dy
     for k, child in reversed(list(enumerate(r.children))):
-        d = backward(child, w, d, grads, wanted, need_dx or k > 0)
+        d = backward(child, d, grads, wanted, need_dx or k > 0)
     return dy + d if need_dx else None
 
 
@@ -145,11 +154,12 @@ def forward(spec: Sublayer, x: np.ndarray, w: LayerWeights) -> Record:
     return apply(spec, x, w)
 
 
-def backward(record: Record, w: LayerWeights, dy: np.ndarray, grads: dict,
-             wanted: Collection[str], need_dx: bool = True) -> np.ndarray | None:
-    """Cotangent of the sublayer's input (None when not needed); weight gradients named
-    in ``wanted`` are written into ``grads``."""
-    return _BACKWARD[type(record.spec)](record, w, dy, grads, wanted, need_dx)
+def backward(record: Record, dy: np.ndarray, grads: dict, wanted: Collection[str],
+             need_dx: bool = True) -> np.ndarray | None:
+    """Cotangent of the sublayer's input (None when not needed), through the weights the
+    forward used (``record.weights``); the gradients of the weights named in ``wanted``
+    are written into ``grads`` as ``Outer`` factors."""
+    return _BACKWARD[type(record.spec)](record, dy, grads, wanted, need_dx)
 
 
 def walk(record: Record):

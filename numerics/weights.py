@@ -9,7 +9,10 @@ Shapes (B networks, L layers, H heads):
 Entries are iid N(0, sigma^2) with the sigma of the weight's name.  The draws
 of network i come from its own generator (``numerics.rng``), in the order
 wq, wk, wv, wo, w1, w2, each layer after layer, so network i is the same
-whatever the batch it is drawn in.
+whatever the batch it is drawn in.  ``lazy=True`` draws, from a stream of its
+own, every weight (rows x cols) for which it takes fewer normals as a two-sided
+lazy weight (numerics.lazy: n cols + n rows normals, exact in law for a forward
+and a backward pass), the others in full.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from math import prod
 import numpy as np
 
 from architecture.spec import Architecture
+from numerics.lazy import TwoSidedGaussian, Weight
 from numerics.rng import normal_rows
 
 WEIGHT_STREAM = "weights"
+LAZY_STREAM = "weights-lazy"
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo", "w1", "w2")
 
 
@@ -42,9 +47,28 @@ def weight_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def draws_per_network(arch: Architecture) -> int:
-    """Number of Gaussian draws for the weights of one network."""
-    return sum(prod(shape) for shape in weight_shapes(arch).values())
+def draws_lazily(n: int, shape: tuple[int, ...]) -> bool:
+    """Whether a weight of ``shape`` (..., rows, cols) seen by n tokens takes fewer normals
+    two-sided lazy, n (rows + cols), than in full, rows cols."""
+    rows, cols = shape[-2:]
+    return n * (rows + cols) < rows * cols
+
+
+def drawn_shapes(arch: Architecture, shape: tuple[int, ...], lazy: bool
+                 ) -> tuple[tuple[int, ...], ...]:
+    """The standard normals a weight of ``shape`` takes: the weight itself, or (``lazy``,
+    where it pays) z (..., n, cols) and g (..., n, rows) of a TwoSidedGaussian."""
+    if not (lazy and draws_lazily(arch.n, shape)):
+        return (shape,)
+    *lead, rows, cols = shape
+    return (*lead, arch.n, cols), (*lead, arch.n, rows)
+
+
+def draws_per_network(arch: Architecture, lazy: bool = False) -> int:
+    """Number of Gaussian draws for the weights of one network (``lazy`` as in
+    ``sample_weights``)."""
+    return sum(prod(drawn) for shape in weight_shapes(arch).values()
+               for drawn in drawn_shapes(arch, shape, lazy))
 
 
 def weight_std(arch: Architecture, name: str) -> float:
@@ -56,14 +80,15 @@ def weight_std(arch: Architecture, name: str) -> float:
 
 @dataclass(frozen=True)
 class Weights:
-    """Weights of a batch of networks; absent weights are None (see module doc)."""
+    """Weights of a batch of networks, dense or two-sided lazy; absent weights are None
+    (see module doc)."""
 
-    wq: np.ndarray
-    wk: np.ndarray
-    wv: np.ndarray
-    wo: np.ndarray | None
-    w1: np.ndarray | None
-    w2: np.ndarray | None
+    wq: Weight
+    wk: Weight
+    wv: Weight
+    wo: Weight | None
+    w1: Weight | None
+    w2: Weight | None
 
     @property
     def batch(self) -> int:
@@ -74,7 +99,8 @@ class Weights:
         """A copy with some weights replaced by arrays (or scalars) broadcast to their shape.
 
         ``weights.replace(wq=0.0)`` gives every network W^Q = 0 (exactly uniform
-        attention).  Only weights the architecture uses can be replaced.
+        attention).  Only weights the architecture uses can be replaced; the
+        replacement is dense.
         """
         arrays = {f.name: getattr(self, f.name) for f in fields(self)}
         for name, value in values.items():
@@ -110,20 +136,29 @@ def check_weights(arch: Architecture, weights: Weights) -> int:
 
 
 def sample_weights(
-    arch: Architecture, count: int, seed: int, start: int = 0, *, workers: int | None = None
+    arch: Architecture, count: int, seed: int, start: int = 0, *, workers: int | None = None,
+    lazy: bool = False,
 ) -> Weights:
-    """Draw the weights of networks start, ..., start + count - 1 (float64).
+    """Draw the weights of networks start, ..., start + count - 1 (float64): in full, or
+    (``lazy``) two-sided lazy where that takes fewer normals (``draws_lazily``; stream
+    ``LAZY_STREAM``, equal in law to the full draw for a forward and backward pass).
 
-    The arrays are views into one (count, P) buffer, P the number of weights
-    per network, so each network's weights are contiguous.
+    The arrays are views into one (count, P) buffer, P the number of draws per network,
+    so each network's draws are contiguous.
     """
     shapes = weight_shapes(arch)
-    sizes = {name: prod(shape) for name, shape in shapes.items()}
-    segments = [(sizes[name], weight_std(arch, name)) for name in shapes]
-    flat = normal_rows(seed, WEIGHT_STREAM, start, count, segments, workers=workers)
-    arrays: dict[str, np.ndarray | None] = dict.fromkeys(WEIGHT_NAMES)
+    drawn = {name: drawn_shapes(arch, shape, lazy) for name, shape in shapes.items()}
+    segments = [(prod(part), 1.0 if len(parts) > 1 else weight_std(arch, name))
+                for name, parts in drawn.items() for part in parts]
+    flat = normal_rows(seed, LAZY_STREAM if lazy else WEIGHT_STREAM, start, count, segments,
+                       workers=workers)
+    arrays: dict[str, Weight | None] = dict.fromkeys(WEIGHT_NAMES)
     offset = 0
-    for name, shape in shapes.items():
-        arrays[name] = flat[:, offset:offset + sizes[name]].reshape(count, *shape)
-        offset += sizes[name]
+    for name, parts in drawn.items():
+        blocks = []
+        for part in parts:
+            blocks.append(flat[:, offset:offset + prod(part)].reshape(count, *part))
+            offset += prod(part)
+        arrays[name] = (TwoSidedGaussian(weight_std(arch, name), *blocks) if len(blocks) > 1
+                        else blocks[0])
     return Weights(**arrays)
