@@ -1,6 +1,7 @@
 """Throughput of per-layer Q/K/V gradient norms: the NumPy engine beside PyTorch autograd.
 
 Run: python3 benchmarks/bench_numerics.py [--quick] [--sizes small,large]
+         [--widths 64,128,256,512,1024] [--ladder-n 8] [--no-torch]
 
 The computation (the Monte Carlo engine): B independent Post-LN
 softmax transformers with a ReLU MLP (one head, d_k = d_v = d, float64,
@@ -42,6 +43,20 @@ Peak memory is the subprocess's peak resident set size (resource.getrusage
 ru_maxrss), also shown as the growth over the RSS after imports and setup.
 PyTorch is optional (never a package dependency): without it the NumPy
 figures are still printed.
+
+Width ladder (``--widths``; empty to skip): the small network's shape widened,
+n = 8 tokens, d_ff = 4 d, one layer and six layers, d = 64 .. 1024. Three
+backends in the same run: "full", today's engine (every weight drawn, dW formed,
+its norm taken); "lazy", the engine on two-sided lazy weights
+(``sample_weights(lazy=True)``: n (rows + cols) normals per weight, exact in law,
+numerics.lazy) with the norms from n x n Grams (``model.squared_gradient_norms``,
+no d x d gradient formed); "torch", PyTorch autograd over stacked weights. The
+NumPy backends run in one subprocess with one BLAS thread, the batch split over
+the CPUs in threads; PyTorch in another with its default threads. GFLOP/s is
+the dense work of the answer (``flops_per_sample``) per second for every backend,
+so for "lazy", which skips most of it (O(n^2 d) per weight instead of O(n d^2)),
+it is a dense-equivalent rate and may exceed the machine's matmul rate. Targets,
+at n = 8, d = 512: lazy >= 10x full for one layer, >= 2x for six layers.
 """
 
 from __future__ import annotations
@@ -65,8 +80,8 @@ import numpy as np
 
 from architecture.spec import Architecture
 from numerics.jacobians import gradient_norms
-from numerics.model import backward, forward
-from numerics.weights import sample_weights, weight_shapes
+from numerics.model import backward, forward, squared_gradient_norms
+from numerics.weights import draws_per_network, sample_weights, weight_shapes
 
 SEED = 20240607
 GRADIENTS = ("wq", "wk", "wv")
@@ -112,9 +127,9 @@ def flops_per_sample(arch: Architecture) -> int:
     return arch.depth * (3 * attention + 2 * mlp) - projections
 
 
-def normals_per_sample(arch: Architecture) -> int:
-    """Gaussian draws that one network's weights take."""
-    return sum(math.prod(shape) for shape in weight_shapes(arch).values())
+def normals_per_sample(arch: Architecture, lazy: bool = False) -> int:
+    """Gaussian draws that one network's weights take (drawn in full, or lazily)."""
+    return draws_per_network(arch, lazy)
 
 
 def fixed_problem(arch: Architecture, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -124,10 +139,15 @@ def fixed_problem(arch: Architecture, seed: int = SEED) -> tuple[np.ndarray, np.
 
 
 def engine_gradient_norms(
-    arch: Architecture, weights: Any, x: np.ndarray, cotangent: np.ndarray
+    arch: Architecture, weights: Any, x: np.ndarray, cotangent: np.ndarray,
+    lazy: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Engine: forward, backward of <Y, C>, and the (B, L) norms of the Q/K/V gradients."""
+    """Engine: forward, backward of <Y, C>, and the (B, L) norms of the Q/K/V gradients:
+    formed and measured, or (``lazy``) from n x n Grams without forming them."""
     _, cache = forward(arch, weights, x)
+    if lazy:
+        squared = squared_gradient_norms(arch, weights, cache, cotangent, wrt=GRADIENTS)
+        return {name: np.sqrt(squared[name]) for name in GRADIENTS}
     norms = gradient_norms(backward(arch, weights, cache, cotangent, wrt=GRADIENTS))
     return {name: norms[name] for name in GRADIENTS}
 
@@ -201,8 +221,10 @@ def time_engine(
     max_seconds: float = math.inf,
     seed: int = SEED,
     workers: int = 1,
+    lazy: bool = False,
 ) -> Timing:
-    """Time the engine on fresh networks of ``arch`` (weights drawn from ``seed``).
+    """Time the engine on fresh networks of ``arch`` (weights drawn from ``seed``, in full
+    or ``lazy``: two-sided lazy weights and gradient norms from Grams).
 
     With ``workers`` > 1 the batch is split into that many consecutive parts,
     each sampled and run in its own thread (as ``numerics.montecarlo`` runs
@@ -216,9 +238,10 @@ def time_engine(
 
     def part(start: int, count: int) -> tuple[float, dict[str, np.ndarray]]:
         t0 = time.perf_counter()
-        weights = sample_weights(arch, count, seed, start, workers=1 if pool else None)
+        weights = sample_weights(arch, count, seed, start, workers=1 if pool else None,
+                                 lazy=lazy)
         t1 = time.perf_counter()
-        return t1 - t0, engine_gradient_norms(arch, weights, x, cotangent)
+        return t1 - t0, engine_gradient_norms(arch, weights, x, cotangent, lazy)
 
     def step(start: int) -> tuple[float, dict[str, np.ndarray]]:
         if pool is None:
@@ -357,6 +380,8 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     kind = job["kind"]
     if kind == "matmul":
         return {"gflops": matmul_rate(job["size"], job["repeats"])}
+    if kind == "ladder":
+        return {"rows": ladder_cells(job["backend"], job["n"], job["widths"], job["quick"])}
     arch = size_architecture(job["size"])
     torch = None
     if not kind.startswith("engine"):
@@ -509,19 +534,117 @@ def verdicts(all_rows: dict[str, list[dict]], matmul_gflops: float, have_torch: 
                 print(f"     why: {engine_diagnosis(arch, engine)}")
 
 
+# ----------------------------------------------------------------------------- width ladder
+
+LADDER_DEPTHS = {"one layer": 1, "six layers": 6}
+LADDER_TARGETS = {1: 10.0, 6: 2.0}  # lazy / full samples/s at n = 8, d = 512
+LADDER_TARGET_N, LADDER_TARGET_D = 8, 512
+LADDER_DRAWS, LADDER_DRAWS_QUICK = 1 << 25, 1 << 20  # normals per timed batch, about
+LADDER_BUDGET, LADDER_BUDGET_QUICK = 20.0, 2.0  # seconds of repeats per cell
+
+
+def ladder_architecture(n: int, d: int, depth: int) -> Architecture:
+    """The small network's shape at width d: d_ff = 4 d."""
+    return architecture(n, d, 4 * d, depth)
+
+
+def ladder_cells(backend: str, n: int, widths: list[int], quick: bool) -> list[dict]:
+    """Time every (depth, width) of the ladder in this process: ``backend`` "engine" (full
+    and lazy, the batch split over the CPUs in threads) or "torch" (batched autograd).
+    The batch holds about LADDER_DRAWS normals (2 to 256 networks)."""
+    torch = None
+    if backend == "torch":
+        import torch
+    rows = []
+    for depth in LADDER_DEPTHS.values():
+        for d in widths:
+            arch = ladder_architecture(n, d, depth)
+            for label in ("full", "lazy") if torch is None else ("torch",):
+                lazy = label == "lazy"
+                draws = LADDER_DRAWS_QUICK if quick else LADDER_DRAWS
+                batch = max(2, min(256, draws // normals_per_sample(arch, lazy)))
+                budget = LADDER_BUDGET_QUICK if quick else LADDER_BUDGET
+                repeats = 1 if quick else 3
+                if torch is None:
+                    timing = time_engine(arch, batch, repeats, 0.0, budget,
+                                         workers=os.cpu_count() or 1, lazy=lazy)
+                else:
+                    timing = time_torch(torch, arch, batch, True, repeats, 0.0, budget)
+                rows.append({"label": label, "depth": depth, "d": d, "batch": batch,
+                             "best_rate": timing.best_rate,
+                             "sampling_share": timing.sampling_share,
+                             "normals": normals_per_sample(arch, lazy)})
+    return rows
+
+
+def print_ladder(n: int, widths: list[int], quick: bool, have_torch: bool) -> list[dict]:
+    """Run the ladder (NumPy in one subprocess, PyTorch in another) and print its table."""
+    job = {"kind": "ladder", "n": n, "widths": widths, "quick": quick}
+    rows = run_job({**job, "backend": "engine"}, {**ONE_THREAD, **KEEP_MEMORY})["rows"]
+    if have_torch:
+        rows += run_job({**job, "backend": "torch"})["rows"]
+    print(f"\n== width ladder: n={n}, d_ff=4d, Post-LN, softmax, ReLU MLP, float64; Q/K/V "
+          f"gradient norms of every layer, fresh weights every run")
+    print("samples/s (best repeat); GFLOP/s = dense work of the answer per second (for lazy "
+          "a dense-equivalent rate); sampling = share of the time drawing normals")
+    print(f"{'layers':>6} {'d':>5} | {'full/s':>9} {'GFLOP/s':>7} {'normals':>10} "
+          f"{'sampling':>8} | {'lazy/s':>9} {'GFLOP/s':>7} {'normals':>8} {'sampling':>8} | "
+          f"{'torch/s':>9} {'GFLOP/s':>7} | {'lazy/full':>9}")
+    for depth in LADDER_DEPTHS.values():
+        for d in widths:
+            cell = {r["label"]: r for r in rows if r["depth"] == depth and r["d"] == d}
+            flops = flops_per_sample(ladder_architecture(n, d, depth)) / 1e9
+            full, lazy, torch = cell["full"], cell["lazy"], cell.get("torch")
+            torch_text = (f"{torch['best_rate']:9.1f} {torch['best_rate'] * flops:7.2f}"
+                          if torch else f"{'absent':>9} {'':7}")
+            print(f"{depth:>6} {d:>5} | {full['best_rate']:9.1f} {full['best_rate'] * flops:7.2f} "
+                  f"{full['normals']:>10,} {full['sampling_share']:8.0%} | "
+                  f"{lazy['best_rate']:9.1f} {lazy['best_rate'] * flops:7.2f} "
+                  f"{lazy['normals']:>8,} {lazy['sampling_share']:8.0%} | {torch_text} | "
+                  f"{lazy['best_rate'] / full['best_rate']:8.1f}x")
+    return rows
+
+
+def ladder_verdicts(rows: list[dict], n: int) -> None:
+    """PASS/MISS of lazy against full at n = 8, d = 512, with the reason for a miss."""
+    for name, depth in LADDER_DEPTHS.items():
+        target = LADDER_TARGETS[depth]
+        cell = {r["label"]: r for r in rows if r["depth"] == depth and r["d"] == LADDER_TARGET_D}
+        if n != LADDER_TARGET_N or not cell:
+            print(f"{name}: lazy >= {target:g}x full at n={LADDER_TARGET_N}, "
+                  f"d={LADDER_TARGET_D}: not measured in this run")
+            continue
+        full, lazy = cell["full"], cell["lazy"]
+        ratio = lazy["best_rate"] / full["best_rate"]
+        verdict = "PASS" if ratio >= target else "MISS"
+        print(f"{verdict} {name}, n={n}, d={LADDER_TARGET_D}: lazy >= {target:g}x full engine, "
+              f"samples/s: {lazy['best_rate']:.1f} vs {full['best_rate']:.1f} ({ratio:.1f}x)")
+        if verdict == "MISS":
+            print(f"     why: the lazy engine spends {lazy['sampling_share']:.0%} of its time "
+                  f"drawing {lazy['normals']:,} normals per network (full: {full['normals']:,}, "
+                  f"{full['sampling_share']:.0%}); without drawing it would run at "
+                  f"{lazy['best_rate'] / (1 - lazy['sampling_share']):.1f} samples/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
-    parser.add_argument("--sizes", default="small,large", help="comma list of small, large")
+    parser.add_argument("--sizes", default="small,large",
+                        help="comma list of small, large (empty: none)")
+    parser.add_argument("--widths", default="64,128,256,512,1024",
+                        help="widths d of the ladder (empty: no ladder)")
+    parser.add_argument("--ladder-n", type=int, default=8, help="tokens of the ladder")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    if not sizes or any(s not in SIZES for s in sizes):
+    if any(s not in SIZES for s in sizes):
         parser.error(f"--sizes must be a comma list of {', '.join(SIZES)}, got {args.sizes!r}")
-    have_torch = importlib.util.find_spec("torch") is not None
+    widths = [int(w) for w in args.widths.split(",") if w.strip()]
+    have_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     print(f"NumPy {np.__version__}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f} before the run (other work on the machine slows every row)")
     matmul_size, matmul_repeats = (1024, 3) if args.quick else (2048, 5)
@@ -530,7 +653,7 @@ def main(argv: list[str] | None = None) -> None:
     matmul_gflops = max(rates.values())
     print(f"NumPy float64 matmul {matmul_size}^2, best of {matmul_repeats}: "
           f"{rates['default']:.1f} GFLOP/s (default threads), {rates['1 thread']:.1f} GFLOP/s "
-          f"(1 thread); the rate used below is {matmul_gflops:.1f}")
+          f"(1 thread); the rate used for the sizes' verdicts is {matmul_gflops:.1f}")
     kinds = dict(KINDS)
     if have_torch:
         check = run_job({"kind": "crosscheck", "size": "small"})
@@ -540,13 +663,17 @@ def main(argv: list[str] | None = None) -> None:
               f"batched) vs engine Q/K/V gradient norms, max relative difference "
               f"{check['worst']:.2e} (tolerance {CROSS_CHECK_TOLERANCE:g}): {status}")
     else:
-        print(TORCH_MISSING)
+        print("PyTorch left out (--no-torch)." if args.no_torch else TORCH_MISSING)
         kinds = {k: v for k, v in KINDS.items() if v.startswith("engine")}
     print("environments: default = library thread defaults; 1 thread = OPENBLAS/OMP/MKL_NUM_"
           "THREADS=1; +malloc = glibc keeps freed memory (" +
           " ".join(f"{k}={v}" for k, v in KEEP_MEMORY.items()) + ")")
     all_rows = {size: print_size(size, kinds, args.quick) for size in sizes}
-    verdicts(all_rows, matmul_gflops, have_torch)
+    ladder = print_ladder(args.ladder_n, widths, args.quick, have_torch) if widths else []
+    if sizes:
+        verdicts(all_rows, matmul_gflops, have_torch)
+    if widths:
+        ladder_verdicts(ladder, args.ladder_n)
 
 
 if __name__ == "__main__":

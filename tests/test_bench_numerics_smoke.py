@@ -1,10 +1,12 @@
 """Smoke test of benchmarks/bench_numerics.py, so the script cannot rot.
 
 Runs the benchmark's core timing function once on a tiny Post-LN network with
-PyTorch made unimportable, and checks that the figures are positive and
-finite and that the gradient norms it times are the right ones: each network
-is recomputed alone (batch of one) and its Q/K/V gradient norms are taken
-layer by layer with numpy.linalg.norm.  No wall-clock assertion.
+PyTorch made unimportable, weights drawn in full and two-sided lazy, and checks
+that the figures are positive and finite and that the gradient norms it times
+are the right ones: each network is recomputed alone (batch of one), its
+gradients formed, and its Q/K/V gradient norms taken layer by layer with
+numpy.linalg.norm.  The width ladder and bench_lazy.py run on tiny widths.  No
+wall-clock assertion.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return module
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_engine_timing_runs_without_torch_and_times_the_right_norms(
-    bench: ModuleType, workers: int
+    bench: ModuleType, workers: int, lazy: bool
 ) -> None:
-    arch = bench.architecture(n=3, d=4, d_ff=5, depth=2)
+    arch = bench.architecture(n=3, d=8, d_ff=12, depth=2)  # lazy: every weight two-sided
     batch, seed = 3, 11
-    timing = bench.time_engine(arch, batch, repeats=1, seed=seed, workers=workers)
+    timing = bench.time_engine(arch, batch, repeats=1, seed=seed, workers=workers, lazy=lazy)
 
     figures = [*timing.seconds, *timing.sampling, timing.best_rate, timing.median_rate]
     assert len(timing.seconds) == 1
@@ -50,7 +53,7 @@ def test_engine_timing_runs_without_torch_and_times_the_right_norms(
 
     x, cotangent = bench.fixed_problem(arch, seed)
     for b in range(batch):
-        weights = sample_weights(arch, 1, seed, timing.start + b)
+        weights = sample_weights(arch, 1, seed, timing.start + b, lazy=lazy)
         _, cache = forward(arch, weights, x)
         grads = backward(arch, weights, cache, cotangent)  # every gradient: same norms
         for name in bench.GRADIENTS:
@@ -86,3 +89,21 @@ def test_lazy_benchmark_runs() -> None:
     assert [row[0] for row in rows] == ["8", "16"]
     assert all(float(row[1]) > 0 and float(row[2]) > 0 for row in rows)
     assert all(int(row[5]) < int(row[4]) for row in rows)  # lazy draws fewer normals
+
+
+def test_width_ladder_runs_without_torch() -> None:
+    """The ladder of bench_numerics.py on two tiny widths: a row per depth and width with
+    positive full and lazy rates, PyTorch absent, the n = 8, d = 512 verdicts not measured."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--sizes", "", "--widths",
+                           "8,16", "--ladder-n", "2", "--no-torch"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("layers")) + 1
+    rows = [line.replace("|", " ").split() for line in lines[start:start + 4]]
+    assert [(row[0], row[1]) for row in rows] == [("1", "8"), ("1", "16"), ("6", "8"),
+                                                   ("6", "16")]
+    assert all(float(row[2]) > 0 and float(row[6]) > 0 and row[10] == "absent" for row in rows)
+    assert sum("not measured" in line for line in lines) == 2
