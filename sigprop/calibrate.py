@@ -18,11 +18,23 @@ says "on data that confirm the right formula, the wrong one is rejected".
 Estimates are memoised per (point, samples, seed); only the theory side is
 recomputed for each mistake, which makes the slow ladder checks of the
 asymptotic claims affordable. Each rate is still over independent seeds.
+
+3. z-scores: z = (estimate - theory) / se of the correct theory on each seed (for an
+   asymptotic claim, of the extrapolated limit). For a calibrated normal statistic
+   |z| > 2.5 happens on 1.24% of seeds; the report gives each claim's largest |z| and
+   how many seeds exceed 2.5.
+
+The unit of work is one (claim, seed, budget): the correct theory and every planted
+mistake on that seed, in one task so that they share the memo. Tasks run on any
+:mod:`sigprop.scheduler` backend and are assembled in claim and seed order, so the
+report does not depend on the scheduler.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache, partial
 
 from rich.console import Console
 from rich.progress import Progress
@@ -31,15 +43,20 @@ from scipy import stats as sps
 
 from numerics.estimators import Estimate
 from numerics.stats import binomial_ci
+from sigprop import registry
 from sigprop.budget import ALPHA_FAIL, get_budget
 from sigprop.claim import Claim
-from sigprop.harness import verify_claim
-from sigprop.mutations import CLASSES, plant
+from sigprop.harness import Result, verify_claim
+from sigprop.mutations import CLASSES, Mutation, plant
 from sigprop.params import Point
+from sigprop.scheduler import Scheduler
 
 DIAGNOSTIC_ALPHA = 0.05
 #: run seeds of calibration are SEED0, SEED0 + 1, ... (apart from a user's seed 0, 1, ...)
 SEED0 = 10_000
+#: |z| above which a seed counts as extreme, and the share of seeds a normal z puts there
+Z_EXTREME = 2.5
+Z_EXTREME_SHARE = float(2 * sps.norm.sf(Z_EXTREME))
 
 
 @dataclass
@@ -57,6 +74,32 @@ class Rate:
 
 
 @dataclass
+class ZScores:
+    """z = (estimate - theory) / se of the correct theory, one per seed with se > 0."""
+
+    values: list[float] = field(default_factory=list)
+
+    def add(self, result: Result) -> None:
+        if result.se > 0:
+            self.values.append((result.estimate - result.theory) / result.se)
+
+    @property
+    def max_abs(self) -> float | None:
+        return max((abs(z) for z in self.values), default=None)
+
+    @property
+    def extreme(self) -> int:
+        """Seeds with |z| > Z_EXTREME."""
+        return sum(abs(z) > Z_EXTREME for z in self.values)
+
+    def as_dict(self) -> dict:
+        return {"z": self.values, "seeds": len(self.values),
+                "max_abs": self.max_abs,
+                f"over_{Z_EXTREME:g}": self.extreme,
+                "expected_share_over": Z_EXTREME_SHARE}
+
+
+@dataclass
 class Calibration:
     budget: str
     seeds: int
@@ -64,6 +107,7 @@ class Calibration:
     diagnostic: Rate = field(default_factory=Rate)
     detection: dict[str, dict[str, Rate | str]] = field(default_factory=dict)
     effects: dict[str, dict[str, str]] = field(default_factory=dict)
+    z_scores: dict[str, ZScores] = field(default_factory=dict)
 
     @property
     def false_fail_ok(self) -> bool:
@@ -91,6 +135,7 @@ class Calibration:
                                 for k, v in per.items()}
                           for cid, per in self.detection.items()},
             "planted": self.effects,
+            "z_scores": {cid: z.as_dict() for cid, z in self.z_scores.items()},
         }
 
 
@@ -107,44 +152,101 @@ def _memoised(claim: Claim) -> Claim:
     return claim.with_estimator(estimator)
 
 
+@cache
+def _mutants(claim: Claim, budget: str) -> dict[str, Mutation | str]:
+    """Every class's planted mistake in ``claim`` that ``budget`` promises to see (or why
+    there is none), planted once per process."""
+    point, floor = claim.point(), get_budget(budget).detect
+    return {kind: plant(claim, kind, point, floor) for kind in CLASSES}
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """Calibration's unit of work: one claim (by id) on one run seed at one budget."""
+
+    claim_id: str
+    seed: int
+    budget: str
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What one seed says: the correct theory's Result and each planted mistake's verdict."""
+
+    correct: Result
+    planted: dict[str, str]
+
+
+def run_seed(task: SeedTask, claims: Mapping[str, Claim] | None = None) -> SeedOutcome:
+    """Verify the correct theory and every planted mistake of ``task``'s claim on its seed.
+
+    One task, one memo: the mistakes are compared with the Monte Carlo estimates the
+    correct theory drew. The claim is ``claims[task.claim_id]`` or, without ``claims``
+    (in a worker process), the registry's."""
+    claim = claims[task.claim_id] if claims is not None else registry.get(task.claim_id)
+    memo = _memoised(claim)
+    correct = verify_claim(memo, None, task.budget, seed=task.seed)
+    planted = {kind: verify_claim(memo.with_derived(m.derived), None, task.budget,
+                                  seed=task.seed).verdict
+               for kind, m in _mutants(claim, task.budget).items() if not isinstance(m, str)}
+    return SeedOutcome(correct, planted)
+
+
+def _registered(claim: Claim) -> bool:
+    return claim.id in registry.ids() and registry.get(claim.id) is claim
+
+
 def calibrate(claims: list[Claim], seeds: int = 20, budget: str = "standard",
-              console: Console | None = None) -> Calibration:
-    b = get_budget(budget)
+              console: Console | None = None, scheduler: str = "threads") -> Calibration:
+    """Verify every checkable claim's correct theory and planted mistakes on ``seeds``
+    run seeds, one task per (claim, seed) on ``scheduler`` (see :mod:`sigprop.scheduler`).
+    Any scheduler but ``threads`` looks the claims up in the registry by id, so it takes
+    registered claims only."""
+    get_budget(budget)  # a bad name fails here, before any worker starts
     report = Calibration(budget, seeds)
     checkable = [c for c in claims if c.kind in ("exact", "asymptotic", "identity")]
-    mutants = {}
+    pool = Scheduler(scheduler)
+    if pool.in_process:
+        run = partial(run_seed, claims={c.id: c for c in checkable})
+    else:
+        stray = next((c.id for c in checkable if not _registered(c)), None)
+        if stray is not None:
+            raise ValueError(f"claim {stray} is not registered: only --scheduler threads can "
+                             "calibrate it")
+        run = run_seed
     for c in checkable:
-        point = c.point()
-        mutants[c.id] = {k: plant(c, k, point, b.detect) for k in CLASSES}
-    checkable = [_memoised(c) for c in checkable]
-    total = sum(seeds * (1 + sum(not isinstance(m, str) for m in per.values()))
-                for per in mutants.values())
-    with Progress(console=console, transient=True, disable=console is None) as bar:
-        task = bar.add_task("calibrating", total=total)
-        for c in checkable:
-            report.detection[c.id], report.effects[c.id] = {}, {}
-            for s in range(seeds):
-                bar.update(task, description=f"{c.id}: correct theory, seed {s}")
-                r = verify_claim(c, None, b, seed=SEED0 + s)
-                report.false_fail.runs += 1
-                report.false_fail.hits += r.verdict == "fail"
-                if c.kind != "identity":
-                    report.diagnostic.runs += 1
-                    report.diagnostic.hits += r.p_fail < DIAGNOSTIC_ALPHA
-                bar.advance(task)
-            for kind, m in mutants[c.id].items():
-                if isinstance(m, str):
-                    report.detection[c.id][kind] = m
-                    continue
-                report.effects[c.id][kind] = f"{m.description} ({m.effect:+.2%})"
-                rate = Rate()
-                wrong = c.with_derived(m.derived)
-                for s in range(seeds):
-                    bar.update(task, description=f"{c.id}: {kind}, seed {s}")
-                    rate.runs += 1
-                    rate.hits += verify_claim(wrong, None, b, seed=SEED0 + s).verdict == "fail"
-                    bar.advance(task)
-                report.detection[c.id][kind] = rate
+        _mutants(c, budget)  # planted here first: in-process workers share them
+    tasks = [SeedTask(c.id, SEED0 + s, budget) for c in checkable for s in range(seeds)]
+    with Progress(console=console, transient=True, disable=console is None) as bar, pool:
+        progress = bar.add_task("calibrating", total=len(tasks))
+
+        def done(task: SeedTask) -> None:
+            bar.update(progress, advance=1,
+                       description=f"calibrating: {task.claim_id} seed {task.seed - SEED0}")
+
+        outcomes = iter(pool.map(run, tasks, done=done))
+    for c in checkable:
+        mutants = _mutants(c, budget)
+        report.effects[c.id] = {k: f"{m.description} ({m.effect:+.2%})"
+                                for k, m in mutants.items() if not isinstance(m, str)}
+        rates = {k: Rate() for k in report.effects[c.id]}
+        z = ZScores() if c.kind != "identity" else None
+        for _ in range(seeds):
+            outcome = next(outcomes)
+            r = outcome.correct
+            report.false_fail.runs += 1
+            report.false_fail.hits += r.verdict == "fail"
+            if z is not None:
+                report.diagnostic.runs += 1
+                report.diagnostic.hits += r.p_fail < DIAGNOSTIC_ALPHA
+                z.add(r)
+            for kind, verdict in outcome.planted.items():
+                rates[kind].runs += 1
+                rates[kind].hits += verdict == "fail"
+        report.detection[c.id] = {k: m if isinstance(m, str) else rates[k]
+                                  for k, m in mutants.items()}
+        if z is not None:
+            report.z_scores[c.id] = z
     return report
 
 
@@ -158,6 +260,15 @@ def print_calibration(report: Calibration, console: Console) -> None:
     console.print(f"Diagnostic level alpha = {DIAGNOSTIC_ALPHA}: {dg.hits}/{dg.runs} "
                   f"discrepancy p-values below alpha (95% CI {lo:.3g} .. {hi:.3g}; "
                   f"nominal {DIAGNOSTIC_ALPHA})")
+    if report.z_scores:
+        table = Table(title=f"Correct theory: z = (estimate - theory) / se per seed "
+                            f"(|z| > {Z_EXTREME:g} expected on {Z_EXTREME_SHARE:.2%} of seeds)")
+        for col in ("claim", "seeds", "max |z|", f"|z| > {Z_EXTREME:g}"):
+            table.add_column(col, justify="left" if col == "claim" else "right")
+        for cid, z in report.z_scores.items():
+            top = "n/a" if z.max_abs is None else f"{z.max_abs:.2f}"
+            table.add_row(cid, str(len(z.values)), top, str(z.extreme))
+        console.print(table)
     table = Table(title="Detection of planted mistakes (share of fail verdicts)")
     table.add_column("claim")
     for kind in CLASSES:

@@ -72,6 +72,24 @@ def _add_timeout(p: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_TIMEOUT:g})")
 
 
+def _scheduler(text: str) -> str:
+    """--scheduler: threads, processes, dask or tcp://HOST:PORT (sigprop.scheduler)."""
+    from sigprop.scheduler import parse_scheduler
+
+    try:
+        return parse_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", type=_scheduler, default="threads",
+                   metavar="threads|processes|dask|tcp://HOST:PORT",
+                   help="where the sweep's tasks run: threads (default) or processes here, "
+                        "a local Dask cluster, or a running Dask scheduler; the numbers do "
+                        "not depend on it")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
                    help="how hard to try (sample sizes follow from a power calculation)")
@@ -119,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "rate (default 20)")
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS))
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
+    _add_scheduler(p)
 
     p = sub.add_parser("derive", help="write each claim's derivation and check, and each "
                        "audited statement, as LaTeX")
@@ -306,7 +325,7 @@ def cmd_calibrate(args, console: Console) -> int:
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise UsageError(f"--seeds must be an integer in [1, {MAX_SEEDS}], got {args.seeds}")
     report = calibrate(_select(args.claim), seeds=args.seeds, budget=args.budget,
-                       console=console)
+                       console=console, scheduler=args.scheduler)
     if args.json:
         import json
 

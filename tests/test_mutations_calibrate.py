@@ -7,7 +7,7 @@ import sympy as sp
 
 from numerics.estimators import Estimate
 from sigprop import registry
-from sigprop.calibrate import Rate, calibrate
+from sigprop.calibrate import SEED0, Rate, calibrate
 from sigprop.claim import Claim, Derived, Ladder
 from sigprop.claims.common import params
 from sigprop.harness import verify_claim
@@ -37,6 +37,21 @@ def test_calibration_machinery_on_one_claim() -> None:
     assert detected["coefficient"].runs == 2
     assert detected["coefficient"].hits == 2
     assert report.as_dict()["budget"] == "standard"
+    z = report.as_dict()["z_scores"]["forward.attention-gram-update"]
+    assert z["seeds"] == 2 and z["over_2.5"] == sum(abs(v) > 2.5 for v in z["z"])
+    assert z["max_abs"] == max(abs(v) for v in z["z"]) < 5  # the correct theory
+
+
+def test_z_score_is_the_results_own_discrepancy_in_standard_errors() -> None:
+    claim = registry.get("forward.attention-gram-update")
+    report = calibrate([claim], seeds=1, budget="quick")
+    r = verify_claim(claim, budget="quick", seed=SEED0)
+    assert report.z_scores[claim.id].values == [(r.estimate - r.theory) / r.se]
+
+
+def test_identity_claims_have_no_z_scores() -> None:
+    report = calibrate([registry.get("grad.value-norm")], seeds=1, budget="quick")
+    assert report.false_fail.runs == 1 and report.z_scores == {}
 
 
 def _fading_claim() -> Claim:
