@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="standard", choices=("quick", "standard"),
                    help="Monte Carlo samples per point (default standard)")
     p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    _add_scheduler(p)
     return parser
 
 
@@ -449,20 +450,21 @@ def cmd_figures(args, console: Console) -> int:
     from rich.progress import Progress
 
     try:
-        from sigprop.figures import STAGES, make_figures
+        from sigprop.figures import make_figures
     except ImportError as exc:
         raise UsageError(f"sigprop figures needs matplotlib ({exc}); install it with "
                          "pip install -e '.[figures]'") from None
     out = _output_dir(args.out)
     t0 = time.perf_counter()
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("figures", total=len(STAGES))
+        task = bar.add_task("figures")
 
-        def progress(done: int, stage: str) -> None:
-            bar.update(task, completed=done, description=f"figures: {stage}")
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"figures: {what}")
 
         try:
-            written = make_figures(out, budget=args.budget, seed=args.seed, progress=progress)
+            written = make_figures(out, budget=args.budget, seed=args.seed,
+                                   scheduler=args.scheduler, progress=progress)
         except OSError as exc:
             raise UsageError(f"cannot write to output directory {args.out}: "
                              f"{exc.strerror or exc}") from None

@@ -21,10 +21,13 @@ Every Monte Carlo point carries an error bar of 2 standard errors.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import matplotlib
 
@@ -33,9 +36,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.legend_handler import HandlerTuple
 
+from numerics.estimators import Estimate
 from numerics.rng import check_seed
 from sigprop import registry, studies
+from sigprop.scheduler import Scheduler
 from sigprop.studies import DepthStudy, Row, UniformAccuracy
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,6 @@ FIGURE_BUDGETS: dict[str, FigureBudget] = {
     "standard": FigureBudget(correlation=800, ratio=2_000, depth=256, accuracy=20_000),
 }
 
-STAGES = ("correlation", "ratio", "depth", "accuracy", "summary")
 FILES = {"correlation": "correlation-depth.png", "ratio": "query-value-ratio.png",
          "depth": "query-gradient-depth.png", "accuracy": "uniform-accuracy.png",
          "summary": "summary.md"}
@@ -65,6 +71,7 @@ NORM_CLAIMS = {"no norm": "forward.rank-collapse-depth",
                "Pre-LN": "forward.pre-ln-correlation-growth",
                "Post-LN": "forward.post-ln-correlation-map"}
 # Figure 2: sigma_k^2 = sigma_v^2 = 1/d and s = 1, so R does not depend on d.
+RATIO_CLAIM = "grad.query-value-ratio"
 RATIO_D, RATIO_DK = 32, 8
 RATIO_MC_N = (2, 4, 8, 16, 32)
 RATIO_RHOS = (0.0, 0.1, 0.5, 0.9)
@@ -87,6 +94,42 @@ class Series:
     points: tuple[Row, ...]
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """One Monte Carlo point: a registered claim's estimate at a point with the point's
+    own seed. Plain data, so that any scheduler can run it (the claim is looked up by id
+    where it runs)."""
+
+    claim_id: str
+    point: tuple[tuple[str, float], ...]
+    samples: int
+    seed: int
+
+    def __call__(self) -> Estimate:
+        return registry.get(self.claim_id).estimate(dict(self.point), self.samples, self.seed)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A series before its Monte Carlo: the theory curve and, per point, (x, theory at x,
+    the simulation). ``complement`` plots 1 - estimate (claims that give 1 - rho)."""
+
+    label: str
+    curve_x: tuple[float, ...]
+    curve_y: tuple[float, ...]
+    points: tuple[tuple[float, float, Simulation], ...]
+    complement: bool = False
+
+    def filled(self, estimates: Iterator[Estimate]) -> Series:
+        """The series, its points' estimates taken in order from ``estimates``."""
+        rows = []
+        for x, theory, _ in self.points:
+            est = next(estimates)
+            rows.append(Row(x, theory, 1.0 - est.mean if self.complement else est.mean,
+                            est.se))
+        return Series(self.label, self.curve_x, self.curve_y, tuple(rows))
+
+
 # --- data ----------------------------------------------------------------------------
 
 def point_seeds(seed: int, count: int) -> list[int]:
@@ -100,7 +143,7 @@ def _alphas(depth: int) -> tuple[tuple[str, float], ...]:
     return (("alpha=1", 1.0), ("alpha=1/sqrt(L)", 1.0 / math.sqrt(depth)))
 
 
-def correlation_series(samples: int, seed: int) -> list[Series]:
+def correlation_plan(samples: int, seed: int) -> list[Planned]:
     """rho_l, l = 0..L, for each norm and alpha. The first l blocks of an L-block stack
     with alpha_1 = 1/sqrt(L) are an l-block stack with constant alpha_1 = 1/sqrt(L), so
     each depth is evaluated (and simulated) as its own stack. The claims give 1 - rho_l."""
@@ -116,12 +159,12 @@ def correlation_series(samples: int, seed: int) -> list[Series]:
 
             layers = range(CORR_DEPTH + 1)
             curve = [CORR_RHO0] + [1.0 - claim.theory(point(k)) for k in layers[1:]]
-            rows = []
-            for depth in CORR_MC_DEPTHS:
-                est = claim.estimate(point(depth), samples, next(seeds))
-                rows.append(Row(float(depth), curve[depth], 1.0 - est.mean, est.se))
-            out.append(Series(f"{norm}, {alpha_label}", tuple(float(x) for x in layers),
-                              tuple(curve), tuple(rows)))
+            points = tuple((float(depth), curve[depth],
+                            Simulation(claim_id, tuple(point(depth).items()), samples,
+                                       next(seeds)))
+                           for depth in CORR_MC_DEPTHS)
+            out.append(Planned(f"{norm}, {alpha_label}", tuple(float(x) for x in layers),
+                               tuple(curve), points, complement=True))
     return out
 
 
@@ -131,41 +174,42 @@ def _ratio_point(n: int, rho: float) -> dict:
             "sigma_v": sigma, "rho": rho, "s": 1.0}
 
 
-def _ratio_series(label: str, grid: list[tuple[float, dict]], mc: list[tuple[float, dict]],
-                  samples: int, seeds: Iterator[int]) -> Series:
-    claim = registry.get("grad.query-value-ratio")
-    rows = []
-    for x, p in mc:
-        est = claim.estimate(p, samples, next(seeds))
-        rows.append(Row(x, claim.theory(p), est.mean, est.se))
-    return Series(label, tuple(x for x, _ in grid), tuple(claim.theory(p) for _, p in grid),
-                  tuple(rows))
+def _ratio_plan(label: str, grid: list[tuple[float, dict]], mc: list[tuple[float, dict]],
+                samples: int, seeds: Iterator[int]) -> Planned:
+    claim = registry.get(RATIO_CLAIM)
+    points = tuple((x, claim.theory(p), Simulation(RATIO_CLAIM, tuple(p.items()), samples,
+                                                   next(seeds)))
+                   for x, p in mc)
+    return Planned(label, tuple(x for x, _ in grid), tuple(claim.theory(p) for _, p in grid),
+                   points)
 
 
-def ratio_series(samples: int, seed: int) -> tuple[list[Series], list[Series]]:
+def ratio_plan(samples: int, seed: int) -> tuple[list[Planned], list[Planned]]:
     """(R against n for each rho, R against rho for each n)."""
     ns = range(2, RATIO_D + 1)
     seeds = iter(point_seeds(seed, len(RATIO_RHOS) * len(RATIO_MC_N)
                              + len(RATIO_NS) * len(RATIO_MC_RHO)))
-    by_n = [_ratio_series(f"rho={rho:g}", [(n, _ratio_point(n, rho)) for n in ns],
-                          [(n, _ratio_point(n, rho)) for n in RATIO_MC_N], samples, seeds)
+    by_n = [_ratio_plan(f"rho={rho:g}", [(n, _ratio_point(n, rho)) for n in ns],
+                        [(n, _ratio_point(n, rho)) for n in RATIO_MC_N], samples, seeds)
             for rho in RATIO_RHOS]
     rhos = np.linspace(0.0, 0.98, 50)
-    by_rho = [_ratio_series(f"n={n}", [(float(r), _ratio_point(n, float(r))) for r in rhos],
-                            [(r, _ratio_point(n, r)) for r in RATIO_MC_RHO], samples, seeds)
+    by_rho = [_ratio_plan(f"n={n}", [(float(r), _ratio_point(n, float(r))) for r in rhos],
+                          [(r, _ratio_point(n, r)) for r in RATIO_MC_RHO], samples, seeds)
               for n in RATIO_NS]
     return by_n, by_rho
 
 
-def depth_studies(samples: int, seed: int) -> tuple[DepthStudy, DepthStudy]:
-    return tuple(studies.depth_study(depth=DEPTH_L, n=DEPTH_N, d=DEPTH_D, d_k=DEPTH_DK,
-                                     rho0=DEPTH_RHO0, samples=samples, seed=seed, scaling=s)
-                 for s in ("constant", "inv_sqrt_depth"))
+def study_tasks(b: FigureBudget, seed: int) -> list[Callable[[], DepthStudy | UniformAccuracy]]:
+    """The depth studies (alpha = 1, alpha = 1/sqrt(L)) and the accuracy study, as tasks."""
+    depth = [partial(studies.depth_study, depth=DEPTH_L, n=DEPTH_N, d=DEPTH_D, d_k=DEPTH_DK,
+                     rho0=DEPTH_RHO0, samples=b.depth, seed=seed, scaling=s)
+             for s in ("constant", "inv_sqrt_depth")]
+    return [*depth, partial(studies.uniform_accuracy, n=ACC_N, d=ACC_D, d_k=ACC_DK,
+                            rho=ACC_RHO, samples=b.accuracy, seed=seed)]
 
 
-def accuracy_study(samples: int, seed: int) -> UniformAccuracy:
-    return studies.uniform_accuracy(n=ACC_N, d=ACC_D, d_k=ACC_DK, rho=ACC_RHO,
-                                    samples=samples, seed=seed)
+def _run(task: Callable[[], T]) -> T:
+    return task()
 
 
 # --- drawing -------------------------------------------------------------------------
@@ -384,34 +428,40 @@ def summary_markdown(budget: str, seed: int, corr: list[Series], by_n: list[Seri
 # --- driver --------------------------------------------------------------------------
 
 def make_figures(out: Path, budget: str = "standard", seed: int = 0,
-                 progress: Callable[[int, str], None] | None = None) -> list[Path]:
+                 scheduler: str = "threads",
+                 progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
     """Compute, draw and write the four figures and summary.md into ``out`` (which must
-    exist); ``progress(done, next_stage)`` is called before each stage."""
+    exist). Every Monte Carlo point and study is a task on ``scheduler`` (see
+    :mod:`sigprop.scheduler`), with its own seed: the numbers do not depend on the
+    scheduler. ``progress(done, total, what)`` is called as tasks complete."""
     if budget not in FIGURE_BUDGETS:
         raise ValueError(f"budget must be one of {', '.join(FIGURE_BUDGETS)}, got {budget!r}")
     seed = check_seed(seed)
     b = FIGURE_BUDGETS[budget]
     paths = {k: out / name for k, name in FILES.items()}
+    pool = Scheduler(scheduler)
+    corr = correlation_plan(b.correlation, seed)
+    by_n, by_rho = ratio_plan(b.ratio, seed)
+    # the long studies first, so that the points fill the workers around them
+    tasks = [*study_tasks(b, seed),
+             *(sim for s in (*corr, *by_n, *by_rho) for _, _, sim in s.points)]
+    done = itertools.count(1)
 
-    def stage(done: int) -> None:
+    def report(what: str, count: int) -> None:
         if progress is not None:
-            progress(done, STAGES[done])
+            progress(count, len(tasks), what)
 
-    stage(0)
-    corr = correlation_series(b.correlation, seed)
+    report("simulating", 0)
+    with pool:
+        const, scaled, acc, *estimates = pool.map(
+            _run, tasks, done=lambda _: report("simulating", next(done)))
+    points = iter(estimates)
+    corr, by_n, by_rho = ([s.filled(points) for s in group] for group in (corr, by_n, by_rho))
+    report("drawing", len(tasks))
     plot_correlation(corr, paths["correlation"])
-    stage(1)
-    by_n, by_rho = ratio_series(b.ratio, seed)
     plot_ratio(by_n, by_rho, paths["ratio"])
-    stage(2)
-    pair = depth_studies(b.depth, seed)
-    plot_depth(pair, paths["depth"])
-    stage(3)
-    acc = accuracy_study(b.accuracy, seed)
+    plot_depth((const, scaled), paths["depth"])
     plot_accuracy(acc, paths["accuracy"])
-    stage(4)
-    text = summary_markdown(budget, seed, corr, by_n, by_rho, pair, acc)
+    text = summary_markdown(budget, seed, corr, by_n, by_rho, (const, scaled), acc)
     paths["summary"].write_text(text, encoding="utf-8", newline="\n")
-    if progress is not None:
-        progress(len(STAGES), "done")
     return list(paths.values())

@@ -85,6 +85,7 @@ def test_unwritable_output_directory_is_one_line_exit_2(tmp_path, capsys, where)
 @pytest.mark.parametrize("args, needle", [
     (["--budget", "thorough"], "invalid choice"),
     (["--seed", "-1"], "seed must be an integer >= 0"),
+    (["--scheduler", "mpi"], "--scheduler must be threads, processes, dask or tcp://HOST:PORT"),
 ])
 def test_bad_options_are_one_line_exit_2(tmp_path, capsys, args, needle) -> None:
     assert main(["figures", "--out", str(tmp_path / "out"), *args]) == 2
