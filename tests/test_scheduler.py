@@ -1,0 +1,125 @@
+"""`--scheduler`: option errors are one line, and the numbers of a sweep do not depend
+on where its tasks run (threads, spawned processes, a Dask cluster)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from sigprop import registry
+from sigprop.calibrate import calibrate
+from sigprop.cli import main
+from sigprop.figures import Simulation, point_seeds
+from sigprop.scheduler import Scheduler, parse_scheduler
+
+CHEAP = "forward.attention-gram-update"  # derives and calibrates in well under a second
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("gpu", "--scheduler must be threads, processes, dask or tcp://HOST:PORT, got 'gpu'"),
+    ("Threads", "got 'Threads'"),
+    ("tcp://", "--scheduler address must be tcp://HOST:PORT"),
+    ("tcp://localhost", "--scheduler address must be tcp://HOST:PORT"),
+    ("tcp://:8786", "--scheduler address must be tcp://HOST:PORT"),
+    ("tcp://host:port", "--scheduler port must be an integer in [1, 65535], got 'port'"),
+    ("tcp://host:70000", "got '70000'"),
+])
+@pytest.mark.parametrize("command", ["calibrate", "figures"])
+def test_bad_scheduler_is_one_line_exit_2(command, value, needle, capsys, tmp_path) -> None:
+    extra = ["--out", str(tmp_path / "out")] if command == "figures" else []
+    assert main([command, *extra, "--scheduler", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sigprop: error: "), err
+    assert needle in err
+
+
+@pytest.mark.parametrize("value", ["threads", "processes", "dask", "tcp://10.0.0.5:8786",
+                                   "tcp://[::1]:8786", "tcp://scheduler.example:1"])
+def test_good_scheduler_values_pass(value) -> None:
+    pytest.importorskip("distributed")
+    assert parse_scheduler(value) == value
+
+
+@pytest.mark.parametrize("value", ["dask", "tcp://127.0.0.1:8786"])
+def test_dask_without_the_extra_says_how_to_install_it(value, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # find_spec: not installed
+    assert parse_scheduler("processes") == "processes"
+    assert main(["calibrate", "--claim", CHEAP, "--scheduler", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install -e '.[distributed]'" in err, err
+
+
+def _slow_identity(x: int) -> int:
+    time.sleep(0.05 * x)
+    return x
+
+
+def test_map_keeps_item_order_and_reports_each_completion() -> None:
+    items = [4, 3, 2, 1, 0]  # complete in the reverse of submission order
+    seen = []
+    with Scheduler("threads") as pool:
+        assert pool.map(_slow_identity, items, done=seen.append) == items
+    assert sorted(seen) == sorted(items) and seen != items
+
+
+def test_map_outside_its_with_block_is_a_bug_not_a_silent_serial_run() -> None:
+    with pytest.raises(RuntimeError, match="with-block"):
+        Scheduler("threads").map(_slow_identity, [0])
+
+
+def _calibration(scheduler: str) -> dict:
+    report = calibrate([registry.get(CHEAP)], seeds=3, budget="quick", scheduler=scheduler)
+    return json.loads(json.dumps(report.as_dict()))
+
+
+@pytest.fixture(scope="module")
+def by_threads() -> dict:
+    return _calibration("threads")
+
+
+def test_processes_give_the_numbers_threads_give(by_threads, tmp_path) -> None:
+    out = tmp_path / "calibration.json"
+    assert main(["calibrate", "--claim", CHEAP, "--seeds", "3", "--budget", "quick",
+                 "--scheduler", "processes", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == by_threads
+    z = by_threads["z_scores"][CHEAP]
+    assert z["seeds"] == 3 and z["max_abs"] == max(abs(v) for v in z["z"])
+
+
+def test_unregistered_claim_runs_in_threads_only() -> None:
+    stray = registry.get(CHEAP).with_estimator(registry.get(CHEAP).estimator)
+    with pytest.raises(ValueError, match=f"claim {CHEAP} is not registered"):
+        calibrate([stray], seeds=1, budget="quick", scheduler="processes")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as local:
+        yield local
+
+
+def test_dask_cluster_gives_the_numbers_threads_give(cluster, by_threads) -> None:
+    assert _calibration(cluster.scheduler_address) == by_threads
+
+
+def test_figure_points_on_a_dask_cluster_equal_those_in_process(cluster) -> None:
+    point = tuple(registry.get(CHEAP).point().items())
+    sims = [Simulation(CHEAP, point, 300, seed) for seed in point_seeds(5, 3)]
+    with Scheduler(cluster.scheduler_address) as pool:
+        remote = pool.map(Simulation.__call__, sims)
+    assert remote == [sim() for sim in sims]
+
+
+def test_unreachable_dask_scheduler_is_one_line_exit_2(monkeypatch, capsys) -> None:
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("sigprop.scheduler.CONNECT_TIMEOUT", 1.0)
+    assert main(["calibrate", "--claim", CHEAP, "--seeds", "1", "--budget", "quick",
+                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
