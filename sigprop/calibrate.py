@@ -261,8 +261,8 @@ def print_calibration(report: Calibration, console: Console) -> None:
                   f"discrepancy p-values below alpha (95% CI {lo:.3g} .. {hi:.3g}; "
                   f"nominal {DIAGNOSTIC_ALPHA})")
     if report.z_scores:
-        table = Table(title=f"Correct theory: z = (estimate - theory) / se per seed "
-                            f"(|z| > {Z_EXTREME:g} expected on {Z_EXTREME_SHARE:.2%} of seeds)")
+        table = Table(title="Correct theory: z = (estimate - theory) / se per seed",
+                      caption=f"|z| > {Z_EXTREME:g} is expected on {Z_EXTREME_SHARE:.2%} of seeds")
         for col in ("claim", "seeds", "max |z|", f"|z| > {Z_EXTREME:g}"):
             table.add_column(col, justify="left" if col == "claim" else "right")
         for cid, z in report.z_scores.items():
