@@ -104,8 +104,8 @@ class Frame:
     def holds(self, x: np.ndarray) -> bool:
         """Whether ``x`` is this frame's token matrix (the same memory, shape and strides)."""
         return x is self.x or (x.shape == self.x.shape and x.strides == self.x.strides
-                               and x.__array_interface__["data"] ==
-                               self.x.__array_interface__["data"])
+                               and x.__array_interface__["data"][0] ==
+                               self.x.__array_interface__["data"][0])
 
 
 @dataclass(frozen=True)

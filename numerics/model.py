@@ -197,7 +197,9 @@ def squared_gradient_norms(arch: Architecture, weights: Weights, cache: Cache, d
     """||dL/dW_l||_F^2 of L = <Y, dY> per network and layer, heads together, (B, L), for
     every weight named in ``wrt`` (as in ``backward``), and ||dL/dX||_F^2 (B,) under
     "x" if asked for. No weight gradient is formed: ||U^T dH||_F^2 = <U U^T, dH dH^T>_F
-    costs O(n^2 (rows + cols)) instead of O(n rows cols)."""
+    costs O(n^2 (rows + cols)) instead of O(n rows cols). Its rounding error is about
+    eps ||U||^2 ||dH||^2, so a gradient norm far below ||U|| ||dH|| is only guaranteed to
+    about sqrt(eps) ||U|| ||dH|| (``backward`` forms it to about eps)."""
     batch = check_weights(arch, weights)
     wanted = _check_wrt(weights, wrt)
     norms = {name: np.empty((batch, arch.depth)) for name in WEIGHT_NAMES if name in wanted}
