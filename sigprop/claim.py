@@ -76,17 +76,35 @@ class Ladder:
     """Asymptotic check: widths of parameter ``param`` at which the relative
     discrepancy (estimate - theory)/theory is measured; it must follow the
     expansion c_0 + c_1 w^-rate + ... + c_terms w^-(terms rate) and extrapolate
-    to c_0 = 0. ``terms`` is the number of orders the ladder must resolve: 1
-    unless the second order is large at the narrowest rung (then a one-term
-    fit leaves a bias in c_0). ``hold`` maps (point, width) to the point at
-    that width when other parameters must move with it (e.g. sigma_v scaled to
-    keep alpha_1^2 sigma_v^2 d fixed); by default only ``param`` changes."""
+    to c_0 = 0. ``terms`` is the number of orders the claim declares: 1 unless
+    the second order is large at the narrowest rung. The harness fits
+    ``fit_terms = terms + 1`` orders, one beyond the declared expansion, so that
+    the error of the extrapolated c_0 carries the truncation of the declared
+    one; the ladder therefore needs ``terms + 3`` distinct widths (one degree of
+    freedom left for the goodness of fit). ``hold`` maps (point, width) to the
+    point at that width when other parameters must move with it (e.g. sigma_v
+    scaled to keep alpha_1^2 sigma_v^2 d fixed); by default only ``param``
+    changes."""
 
     param: str
     widths: tuple[int, ...]
     rate: float
     hold: Callable[[Point, int], dict] | None = None
     terms: int = 1
+
+    def __post_init__(self) -> None:
+        if self.terms < 1:
+            raise ValueError(f"a ladder declares at least one order, got terms={self.terms}")
+        if len(set(self.widths)) < self.fit_terms + 2:
+            raise ValueError(
+                f"a ladder declaring {self.terms} order(s) is fitted with {self.fit_terms} "
+                f"and needs at least {self.fit_terms + 2} distinct {self.param} values, got "
+                f"{len(set(self.widths))}")
+
+    @property
+    def fit_terms(self) -> int:
+        """Orders fitted: one beyond the declared expansion."""
+        return self.terms + 1
 
     def at(self, point: Point, width: int) -> dict:
         return self.hold(point, width) if self.hold else {**point, self.param: width}

@@ -94,4 +94,4 @@ def model_claim(model: Model, rho: float, weights: np.ndarray, name: str = "mode
         assumptions=("fixed input with X X^T = d ((1-rho) I + rho J)",),
         params={"width": Param("width", 1, integer=True, low=1, high=max(FACTORS))},
         derive=derive, estimator=estimate, scale=0.0,
-        ladder=None if exact else Ladder("width", FACTORS, rate=1.0, terms=2))
+        ladder=None if exact else Ladder("width", FACTORS, rate=1.0))

@@ -3,8 +3,7 @@ inconclusive, and Holm treats a run as one family."""
 
 from __future__ import annotations
 
-import dataclasses
-
+import pytest
 import sympy as sp
 
 from numerics.estimators import Estimate
@@ -79,22 +78,32 @@ def test_holm_family_over_a_run() -> None:
     assert verdicts == ["pass", "fail"]
 
 
-def _curved_ladder_claim(terms: int):
-    """Theory 2; the estimate at width d is 2 (1 + 3/d + 40/d^2): the limit is right,
-    but the finite-width discrepancy has a large second order."""
+def _curved_ladder_claim(terms: int, cubic: float):
+    """Theory 2; the estimate at width d is 2 (1 + 3/d + 40/d^2 + cubic/d^3): the limit is
+    right, but the finite-width discrepancy has large higher orders."""
     def estimator(p, n, s):
-        return Estimate(mean=2.0 * (1 + 3 / p["d"] + 40 / p["d"] ** 2), se=2e-3 / n**0.5, n=n)
+        d = p["d"]
+        return Estimate(mean=2.0 * (1 + 3 / d + 40 / d**2 + cubic / d**3), se=2e-3 / n**0.5,
+                        n=n)
 
-    claim = Claim(id="toy.curved", title="toy", kind="asymptotic", section="test",
-                  statement="2", assumptions=(), params=params(d=16),
-                  derive=lambda: Derived(sp.Integer(2)), estimator=estimator,
-                  ladder=Ladder("d", (16, 32, 64, 128), rate=1.0))
-    return dataclasses.replace(claim, ladder=dataclasses.replace(claim.ladder, terms=terms))
+    return Claim(id="toy.curved", title="toy", kind="asymptotic", section="test",
+                 statement="2", assumptions=(), params=params(d=16),
+                 derive=lambda: Derived(sp.Integer(2)), estimator=estimator,
+                 ladder=Ladder("d", (16, 32, 64, 128, 256), rate=1.0, terms=terms))
 
 
-def test_ladder_resolves_the_orders_it_declares() -> None:
-    # one term: the curvature biases the extrapolated limit and the fit is rejected
-    assert verify_claim(_curved_ladder_claim(1), seed=0).verdict == "fail"
-    two = verify_claim(_curved_ladder_claim(2), seed=0)
-    assert two.verdict == "pass" and abs(two.rel_error) < 1e-9
-    assert "c2 d^-2" in two.detail
+def test_ladder_fits_one_order_beyond_the_declared() -> None:
+    # declared 1/d, data with a large 1/d^2 part: the extra order absorbs the truncation
+    quadratic = verify_claim(_curved_ladder_claim(1, cubic=0.0), seed=0)
+    assert quadratic.verdict == "pass" and abs(quadratic.rel_error) < 1e-9
+    assert "c2 d^-2" in quadratic.detail and "c3" not in quadratic.detail
+    # a third order beyond the two fitted: the limit is biased and the fit rejected
+    assert verify_claim(_curved_ladder_claim(1, cubic=2000.0), seed=0).verdict == "fail"
+    cubic = verify_claim(_curved_ladder_claim(2, cubic=2000.0), seed=0)
+    assert cubic.verdict == "pass" and abs(cubic.rel_error) < 1e-9
+    assert "c3 d^-3" in cubic.detail
+
+
+def test_ladder_needs_a_degree_of_freedom_beyond_its_fit() -> None:
+    with pytest.raises(ValueError, match="needs at least 5 distinct d values, got 4"):
+        Ladder("d", (16, 32, 64, 128), rate=1.0, terms=2)

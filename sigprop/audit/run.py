@@ -63,7 +63,7 @@ AGREE = 1e-9
 #: random points of the domain per statement in the counterexample search
 RANDOM_POINTS = 40
 #: Monte Carlo ladder of a limit statement (values of the growing parameter)
-LIMIT_LADDER = (4, 8, 16, 32)
+LIMIT_LADDER = (4, 8, 16, 32, 64)
 
 Progress = Callable[[str], None]
 
@@ -607,7 +607,7 @@ def _limit_check(statement: Statement, point: Mapping[str, Any]
                  ) -> tuple[Claim, dict[str, Any]]:
     """How Monte Carlo checks a printed limit at ``point``: where the derivation has
     already reached its limit at the top of the ladder (a geometric approach), one exact
-    check there; otherwise the ladder, extrapolated like c0 + c1/L + c2/L^2."""
+    check there; otherwise the ladder, declaring c0 + c1/L + c2/L^2."""
     top = statement.point({**statement.free(point), statement.limit: max(LIMIT_LADDER),
                            **({"X": point["X"]} if "X" in point else {})})
     reached = statement.exact_at(top)

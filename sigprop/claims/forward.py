@@ -243,7 +243,7 @@ POST_LN = Claim(
     constraints=(n_at_most_d,),
     derive=lambda: Derived(*_post_ln(), evaluator=_post_ln_eval),
     estimator=_post_ln_estimate,
-    ladder=Ladder("d", (16, 32, 64, 128), rate=1.0, hold=_keep_a_fixed, terms=2),
+    ladder=Ladder("d", (16, 32, 64, 128, 256), rate=1.0, hold=_keep_a_fixed, terms=2),
     notes="The finite-width discrepancy is large (about 19% at d = 16) and has a visible "
           "d^-2 part, so the ladder fits c0 + c1/d + c2/d^2: a one-term fit left a "
           "-0.5% bias in c0 (sigprop calibrate, 20 seeds: mean c0 -4.6e-3, se 7e-4).",
@@ -355,7 +355,7 @@ DEPTH_QUERY = Claim(
                   sigma_v=0.18, rho=0.2),
     constraints=(n_at_most_d,),
     derive=_depth_query_derived, estimator=_depth_query_estimate,
-    ladder=Ladder("d", (32, 64, 128, 256), rate=1.0, hold=_uniform_regime, terms=2),
+    ladder=Ladder("d", (32, 64, 128, 256, 512), rate=1.0, hold=_uniform_regime, terms=2),
     notes="The norm is the layer's own Jacobian norm ||dS_L/dW^Q_L||_F^2 at its input. "
           "The discrepancy is 24% at d = 32 with a visible d^-2 part, so the ladder fits "
           "c0 + c1/d + c2/d^2: a one-term fit biased c0 by -0.5% (10 seeds, mean -5.0e-3, "
