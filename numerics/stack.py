@@ -3,7 +3,9 @@ declare, run its blocks, and measure the Gram of every block's output.
 
 Weights of network i come from its own generator (``numerics.rng``, stream
 ``"model-weights"``) in the order of the blocks and, within a block, of the
-sublayers' ``weights(d)`` (so network i is the same in any batch). The input is a
+sublayers' ``weights(d)`` (so network i is the same in any batch), leaving out W^Q and
+W^K of uniform attention when no measurement reads them (its forward pass does not).
+The input is a
 fixed token matrix X (n x d) or exchangeable Gaussian tokens drawn per network
 (``GaussianTokens``: x_k = sqrt(s)(sqrt(rho) g + sqrt(1 - rho) h_k), so
 E[X X^T] = s d ((1 - rho) I + rho J)).
@@ -11,14 +13,14 @@ E[X X^T] = s d ((1 - rho) I + rho J)).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 
 from architecture.model import Block, Model
-from architecture.sublayers import Attention
+from architecture.sublayers import Attention, Residual, Sublayer
 from architecture.validate import check_correlation, check_positive
 from numerics.inputs import as_tokens, exchangeable_tokens
 from numerics.jacobians import jacobian_norms_from
@@ -46,10 +48,25 @@ class GaussianTokens:
 Tokens = np.ndarray | GaussianTokens
 
 
-def block_weight_specs(model: Model, block: Block) -> dict[str, tuple[tuple[int, ...], float]]:
+def _leaves(sublayers: Sequence[Sublayer]) -> Iterator[Sublayer]:
+    """The sublayers of a block with residual branches opened, in order."""
+    for spec in sublayers:
+        if isinstance(spec, Residual):
+            yield from _leaves(spec.branch)
+        else:
+            yield spec
+
+
+def block_weight_specs(model: Model, block: Block, scores: bool = True
+                       ) -> dict[str, tuple[tuple[int, ...], float]]:
+    """(shape, std) of every weight the block's sublayers declare; without ``scores``,
+    uniform attention's W^Q, W^K (which only Jacobians read) are left out."""
     out: dict[str, tuple[tuple[int, ...], float]] = {}
-    for spec in block:
-        out.update(spec.weights(model.d))
+    for spec in _leaves(block):
+        weights = spec.weights(model.d)
+        if not scores and isinstance(spec, Attention) and spec.kind == "uniform":
+            weights = {k: v for k, v in weights.items() if k not in ("wq", "wk")}
+        out.update(weights)
     return out
 
 
@@ -64,18 +81,20 @@ def lazy_pays(model: Model) -> bool:
     return 4 * model.n <= model.d
 
 
-def draws_per_network(model: Model, lazy: bool = False) -> int:
-    """Gaussian draws for one network's weights (drawn in full, or lazily)."""
+def draws_per_network(model: Model, lazy: bool = False, scores: bool = True) -> int:
+    """Gaussian draws for one network's weights (drawn in full, or lazily; ``scores`` as
+    in ``block_weight_specs``)."""
     return sum(prod(_drawn_shape(model, shape, lazy)) for block in model.blocks
-               for shape, _ in block_weight_specs(model, block).values())
+               for shape, _ in block_weight_specs(model, block, scores).values())
 
 
 def sample_model_weights(model: Model, count: int, seed: int, start: int = 0,
-                         lazy: bool = False) -> list[LayerWeights]:
+                         lazy: bool = False, scores: bool = True) -> list[LayerWeights]:
     """The weights of networks start .. start + count - 1, one LayerWeights per block: drawn
     in full, or (``lazy``) as the normals of their images under the token matrices of a
-    forward pass (``numerics.lazy``; its own stream, equal to the full draw in law)."""
-    specs = [block_weight_specs(model, block) for block in model.blocks]
+    forward pass (``numerics.lazy``; its own stream, equal to the full draw in law);
+    ``scores`` as in ``block_weight_specs`` (left-out weights are None)."""
+    specs = [block_weight_specs(model, block, scores) for block in model.blocks]
     segments = [(prod(_drawn_shape(model, shape, lazy)), 1.0 if lazy else std)
                 for spec in specs for shape, std in spec.values()]
     if not segments:
@@ -123,16 +142,17 @@ Run = list[tuple[np.ndarray, list[Record]]]
 
 
 def _network_sampler(model: Model, tokens: Tokens, lazy: bool | None,
-                     measure: Callable[[Run, list[LayerWeights], int], np.ndarray]) -> Sampler:
+                     measure: Callable[[Run, list[LayerWeights], int], np.ndarray],
+                     scores: bool) -> Sampler:
     """A sampler of ``measure(run, weights, count)`` over networks of ``model`` on
     ``tokens`` (fixed X, or Gaussian tokens drawn per network). ``lazy``: weights drawn
     only as far as the forward pass sees them (numerics.lazy); None: where that pays
-    (``lazy_pays``)."""
+    (``lazy_pays``). ``scores``: whether ``measure`` reads uniform attention's W^Q, W^K."""
     tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
     lazy = lazy_pays(model) if lazy is None else lazy
 
     def sample(start: int, count: int, seed: int) -> np.ndarray:
-        weights = sample_model_weights(model, count, seed, start, lazy)
+        weights = sample_model_weights(model, count, seed, start, lazy, scores)
         if isinstance(tokens, GaussianTokens):
             x = exchangeable_tokens(model.n, model.d, tokens.rho, tokens.s, count, seed, start)
         else:
@@ -140,7 +160,7 @@ def _network_sampler(model: Model, tokens: Tokens, lazy: bool | None,
         return measure(run_model(model, weights, x), weights, count)
 
     extra = model.n * model.d if isinstance(tokens, GaussianTokens) else 0
-    return sized(sample, draws_per_network(model, lazy) + extra)
+    return sized(sample, draws_per_network(model, lazy, scores) + extra)
 
 
 def _grams(run: Run, count: int, n: int) -> list[np.ndarray]:
@@ -178,7 +198,7 @@ def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False,
             columns.append(_attention_norms(run[0][1], weights[0]))
         return np.concatenate(columns, axis=1)
 
-    return _network_sampler(model, tokens, lazy, measure)
+    return _network_sampler(model, tokens, lazy, measure, scores=jacobians)
 
 
 def gram_summary(g: np.ndarray, summary: str) -> np.ndarray:
@@ -224,7 +244,7 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
     (``lazy`` as in ``_network_sampler``)."""
     _check_summary(summary)
     return _network_sampler(model, tokens, lazy, lambda run, weights, count: gram_summary(
-        _grams(run[-1:], count, model.n)[0], summary))
+        _grams(run[-1:], count, model.n)[0], summary), scores=False)
 
 
 NORMS = {"query": lambda t: t[:, 0], "key": lambda t: t[:, 1], "value": lambda t: t[:, 2],
@@ -247,4 +267,4 @@ def block_attention_norms_sampler(model: Model, tokens: Tokens, which: str,
                          axis=1)
         return norms if block is None else norms[:, 0]
 
-    return _network_sampler(model, tokens, lazy, measure)
+    return _network_sampler(model, tokens, lazy, measure, scores=True)

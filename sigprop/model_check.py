@@ -26,7 +26,7 @@ from architecture.model import Model
 from numerics.estimators import Estimate
 from numerics.inputs import gram_matched_tokens
 from numerics.montecarlo import mean_estimate, sized
-from numerics.stack import draws_per_network, layer_gram_sampler
+from numerics.stack import layer_gram_sampler
 from sigprop.arch_spec import InputSpec
 from sigprop.claim import Claim, Derived, Ladder, Step
 from sigprop.params import Param, Point
@@ -84,7 +84,7 @@ def model_claim(model: Model, rho: float, weights: np.ndarray, name: str = "mode
         def sample(start: int, count: int, seed: int) -> np.ndarray:
             return inner(start, count, seed)[:, last] @ weights.ravel()
 
-        return mean_estimate(sized(sample, draws_per_network(wide)), samples, seed, chunk=1024)
+        return mean_estimate(sized(sample, inner.draws_per_sample), samples, seed, chunk=1024)
 
     exact = kind == "exact"
     return Claim(

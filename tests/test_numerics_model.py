@@ -200,3 +200,25 @@ def test_bad_weights_inputs_and_names_are_refused() -> None:
         weights.replace(wq=np.ones(7))
     with pytest.raises(ValueError, match="activation must be one of"):
         activate("swish", np.ones(2))
+
+
+def test_uniform_attention_forward_reads_no_query_or_key_weights() -> None:
+    """Forward-only samplers skip uniform attention's W^Q, W^K: the forward pass is the
+    same with them left out, and softmax attention keeps them."""
+    from dataclasses import replace
+
+    from numerics.stack import draws_per_network, run_model, sample_model_weights
+
+    arch = Architecture(n=3, d=6, d_k=2, d_v=6, d_ff=5, depth=2, attention="uniform")
+    model = arch.model()
+    full = sample_model_weights(model, 4, seed=7)
+    bare = [replace(w, wq=None, wk=None) for w in full]
+    x = np.random.default_rng(1).standard_normal((3, 6))
+    for (y_full, _), (y_bare, _) in zip(run_model(model, full, x), run_model(model, bare, x),
+                                        strict=True):
+        np.testing.assert_array_equal(y_full, y_bare)
+    skipped = sample_model_weights(model, 4, seed=7, scores=False)
+    assert all(w.wq is None and w.wk is None and w.wv is not None for w in skipped)
+    assert draws_per_network(model, scores=False) == draws_per_network(model) - 2 * 2 * 6 * 2
+    softmax = Architecture(n=3, d=6, d_k=2, d_v=6, d_ff=5, depth=2).model()
+    assert draws_per_network(softmax, scores=False) == draws_per_network(softmax)
