@@ -319,11 +319,19 @@ def extrapolation_gof(xs: ArrayLike, values: ArrayLike, ses: ArrayLike, rate: fl
     return float(stats.chi2.sf(fit.chi2, fit.dof)) if fit.dof > 0 else 1.0
 
 
-def extrapolation_se_factor(xs: ArrayLike, rate: float, terms: int = 1) -> float:
-    """se of the extrapolated limit per unit se of each point, when every
-    point has the same se: sqrt([(A^T A)^-1]_00) for the design of
-    :func:`extrapolate_to_zero`. A ladder planned for a limit of se sigma
-    needs each point at se sigma / factor."""
+def extrapolation_weights(xs: ArrayLike, rate: float, terms: int = 1) -> NDArray[np.float64]:
+    """The weights w with a = sum_i w_i value_i for the fit behind
+    :func:`extrapolate_to_zero` when every point has the same se (the first row
+    of (A^T A)^-1 A^T): a point of unit se contributes w_i^2 to Var(a)."""
     xs = as_sample_array("xs", xs)
     fit = _expansion_series(xs, np.zeros(xs.size), np.ones(xs.size), rate, terms)
-    return math.sqrt(fit.cov[0, 0])
+    design = np.vander(xs ** (-rate), terms + 1, increasing=True)
+    return fit.cov[0] @ design.T
+
+
+def extrapolation_se_factor(xs: ArrayLike, rate: float, terms: int = 1) -> float:
+    """se of the extrapolated limit per unit se of each point, when every
+    point has the same se: sqrt(sum_i w_i^2) with the weights of
+    :func:`extrapolation_weights`. A ladder planned for a limit of se sigma
+    needs each point at se sigma / factor."""
+    return float(np.sqrt(np.sum(extrapolation_weights(xs, rate, terms) ** 2)))

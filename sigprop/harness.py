@@ -36,7 +36,7 @@ from numerics.stats import (
     confidence_interval,
     extrapolate_to_zero,
     extrapolation_gof,
-    extrapolation_se_factor,
+    extrapolation_weights,
     holm,
     samples_for_relative_precision,
     samples_to_detect,
@@ -45,7 +45,7 @@ from numerics.stats import (
     z_test,
 )
 from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, Budget, get_budget
-from sigprop.claim import Claim
+from sigprop.claim import Claim, Ladder
 from sigprop.expressions import describe_point
 from sigprop.params import Point
 
@@ -123,13 +123,30 @@ def pooled(a: Estimate, b: Estimate) -> Estimate:
     return Estimate(mean=mean, se=se, n=n)
 
 
-def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
-             stage: int, inflation: float = 1.0) -> Estimate:
-    """Pilot run, power calculation, then an independent main run.
+def _pilot(claim: Claim, point: Point, budget: Budget, seed: int, stage: int
+           ) -> tuple[Estimate, float]:
+    """The pilot run of a measurement and its coefficient of variation per sample,
+    cv = sd / max(|pilot mean|, claim.scale) (inf when that scale is 0)."""
+    pilot = claim.estimate(point, budget.pilot, check_seed(seed, claim.id, stage))
+    sd = pilot.se * math.sqrt(pilot.n)
+    scale = max(abs(pilot.mean), claim.scale)
+    return pilot, (sd / scale if scale > 0 else (0.0 if sd == 0 else math.inf))
 
-    ``inflation`` is how much larger than this estimate's relative se the se
-    of the tested quantity will be (the extrapolated limit of a ladder); the
-    run is planned for the tested quantity, cv * inflation.
+
+def _main_run(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
+              stage: int, pilot: Estimate, cv: float) -> Estimate:
+    """The independent main run after the pilot of ``stage``, planned for a tested
+    quantity of coefficient of variation ``cv`` per sample (the pilot itself when there
+    is nothing to plan)."""
+    if cv == 0.0 or not math.isfinite(cv):
+        return pilot
+    n = planned_samples(cv, claim, budget, family_size)
+    return claim.estimate(point, n, check_seed(seed, claim.id, stage + 1))
+
+
+def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
+             stage: int) -> Estimate:
+    """Pilot run, power calculation, then an independent main run.
 
     The measurement is blind: the sample size comes from the pilot alone
     (cv = sd / |pilot mean|), never from the theory value, so the Monte Carlo
@@ -137,16 +154,8 @@ def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size:
     compared with. A wrong theory cannot buy itself a smaller or larger run,
     and calibration can compare a planted mistake with the correct theory on
     the very same draws."""
-    pilot = claim.estimate(point, budget.pilot, check_seed(seed, claim.id, stage))
-    sd = pilot.se * math.sqrt(pilot.n)
-    if sd == 0.0:
-        return pilot
-    scale = max(abs(pilot.mean), claim.scale)
-    cv = sd / scale if scale > 0 else math.inf
-    if not math.isfinite(cv):
-        return pilot
-    n = planned_samples(cv * inflation, claim, budget, family_size)
-    return claim.estimate(point, n, check_seed(seed, claim.id, stage + 1))
+    pilot, cv = _pilot(claim, point, budget, seed, stage)
+    return _main_run(claim, point, budget, seed, family_size, stage, pilot, cv)
 
 
 def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
@@ -192,20 +201,43 @@ def _identity(claim: Claim, point: Point, budget: Budget, seed: int, family_size
                 p_equiv=0.0 if ok else 1.0, needed=None, detail=detail)
 
 
+def _ladder_plan(ladder: Ladder, cvs: Sequence[float]) -> list[float]:
+    """Per rung, the cv to plan its main run for, so that the extrapolated limit is as
+    precise as the budget plans a single quantity, at the least cost.
+
+    The limit is sum_i w_i y_i (``extrapolation_weights``) and rung i's relative se is
+    cv_i / sqrt(n_i), so Var(limit) = sum_i w_i^2 cv_i^2 / n_i. A sample at rung i costs
+    c_i, taken proportional to its width (a deterministic proxy, so that the plan, like
+    the numbers, does not depend on the machine). The cheapest n_i for a given variance
+    are proportional to |w_i| cv_i / sqrt(c_i) (Lagrange); since the budget's samples
+    grow like cv^2, planning rung i for e_i^2 = |w_i| cv_i / sqrt(c_i) * sum_j |w_j| cv_j
+    sqrt(c_j) gives them, with Var(limit) = 1/K when the budget plans K cv^2 samples.
+    Equal cvs and costs reduce to the same samples at every rung. A rung of cv 0 or inf
+    has nothing to plan and keeps it."""
+    weights = extrapolation_weights(ladder.widths, ladder.rate, ladder.fit_terms)
+    costs = np.asarray(ladder.widths, dtype=float)
+    usable = [math.isfinite(cv) and cv > 0 for cv in cvs]
+    total = sum(abs(w) * cv * math.sqrt(c)
+                for w, cv, c, ok in zip(weights, cvs, costs, usable, strict=True) if ok)
+    return [math.sqrt(abs(w) * cv / math.sqrt(c) * total) if ok else cv
+            for w, cv, c, ok in zip(weights, cvs, costs, usable, strict=True)]
+
+
 def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
     ladder = claim.ladder
     assert ladder is not None
     widths, disc, ses, rows = [], [], [], []
     total = 0
-    # every rung is planned at the relative se that gives the extrapolated limit the
-    # budget's power; the verdict is two tests (limit, goodness of fit), Bonferroni
-    orders = ladder.fit_terms
-    inflation = extrapolation_se_factor(ladder.widths, ladder.rate, orders)
-    for i, w in enumerate(ladder.widths):
-        pw = claim.point(ladder.at(point, w))
+    # all pilots first, then main runs planned together so that the extrapolated limit
+    # has the budget's power at the least cost; the verdict is two tests (limit, goodness
+    # of fit), Bonferroni
+    points = [claim.point(ladder.at(point, w)) for w in ladder.widths]
+    pilots = [_pilot(claim, pw, budget, seed, 2 * i) for i, pw in enumerate(points)]
+    plan = _ladder_plan(ladder, [cv for _, cv in pilots])
+    for i, (w, pw, (pilot, _), cv) in enumerate(zip(ladder.widths, points, pilots, plan,
+                                                     strict=True)):
         theory = claim.theory(pw)
-        est = _measure(claim, pw, budget, seed, 2 * family_size, stage=2 * i,
-                       inflation=inflation)
+        est = _main_run(claim, pw, budget, seed, 2 * family_size, 2 * i, pilot, cv)
         total += est.n
         size = max(abs(theory), claim.scale)
         rel, rel_se = (est.mean - theory) / size, est.se / size
@@ -214,6 +246,7 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
         ses.append(max(rel_se, 1e-15))
         rows.append({ladder.param: w, "theory": theory, "estimate": est.mean, "se": est.se,
                      "rel_discrepancy": rel, "rel_se": rel_se})
+    orders = ladder.fit_terms
     # the limit is fitted with one order beyond the declared expansion, so its se carries
     # the truncation of the declared one; the declared-order fit is reported beside it
     limit = extrapolate_to_zero(widths, disc, ses, ladder.rate, orders)
