@@ -20,7 +20,7 @@ from tests.strategies import claim_points
 CLAIMS = registry.claims()
 IDS = [c.id for c in CLAIMS]
 # the ci profile draws a handful of points per claim; thorough draws many more
-EXAMPLES = max(2, settings().max_examples // 8)
+EXAMPLES = max(2, settings().max_examples // 12)
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=IDS)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sigprop.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = 8 * settings().max_examples  # 200 in CI, 2400 with the thorough profile
+EXAMPLES = 4 * settings().max_examples  # 100 in CI, 1200 with the thorough profile
 TIMEOUT = 3.0  # --timeout given to every command that takes one
 STATEMENT_FILE = "mine.toml"
 SLACK = 45.0  # seconds a quick Monte Carlo verdict may add on top of the time limit

@@ -48,11 +48,11 @@ def _wide_models() -> st.SearchStrategy[tuple[Model, float]]:
 
 
 SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much]
-#: examples per run, scaled by the profile (ci: 25 -> 200 exact and 75 large-width stacks)
+#: examples per run, scaled by the profile (ci: 25 -> 100 exact and 50 large-width stacks)
 PROFILE = settings.default.max_examples
 
 
-@settings(max_examples=8 * PROFILE, suppress_health_check=SLOW)
+@settings(max_examples=4 * PROFILE, suppress_health_check=SLOW)
 @given(_exact_models(), WEIGHTS, st.integers(0, 1000))
 def test_exact_stacks_agree_with_their_simulation(model_rho, raw, seed) -> None:
     model, rho = model_rho
@@ -61,7 +61,7 @@ def test_exact_stacks_agree_with_their_simulation(model_rho, raw, seed) -> None:
     assert result.verdict != "fail", (model, rho, result.detail, result.rel_error)
 
 
-@settings(max_examples=3 * PROFILE, suppress_health_check=SLOW)
+@settings(max_examples=2 * PROFILE, suppress_health_check=SLOW)
 @given(_wide_models(), WEIGHTS, st.integers(0, 1000))
 def test_large_width_stacks_converge_to_their_simulation(model_rho, raw, seed) -> None:
     model, rho = model_rho
