@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerics.cache import keyed
 from numerics.inputs import as_tokens, exchangeable_tokens
 from numerics.jacobians import attention_jacobian_norms, attention_matrix, input_jacobian_norm
 from numerics.layers import softmax_rows_backward
@@ -104,6 +105,7 @@ def fixed(x: object, layer: Layer) -> Tokens:
     return Tokens(x=tokens)
 
 
+@keyed
 def jacobian_norm_sampler(layer: Layer, tokens: Tokens, which: str) -> Sampler:
     """||dS/dW||_F^2 for W = W^V, W^Q, W^K (``which`` value, query, key) or the input X."""
     if which not in WHICH:
@@ -136,6 +138,7 @@ def _projected_draws(layer: Layer, tokens: Tokens) -> int:
         layer.draws() + tokens.draws(layer))
 
 
+@keyed
 def logit_sampler(layer: Layer, tokens: Tokens, i: int, j: int, power: int) -> Sampler:
     """M_ij ** power (tokens i, j counted from 0), M = scale X W^Q (X W^K)^T."""
 
@@ -146,6 +149,7 @@ def logit_sampler(layer: Layer, tokens: Tokens, i: int, j: int, power: int) -> S
     return sized(sample, _projected_draws(layer, tokens))
 
 
+@keyed
 def uniform_deviation_sampler(layer: Layer, tokens: Tokens) -> Sampler:
     """(1/n^2) ||A - J/n||_F^2 of the softmax attention matrix."""
 
@@ -157,6 +161,7 @@ def uniform_deviation_sampler(layer: Layer, tokens: Tokens) -> Sampler:
     return sized(sample, _projected_draws(layer, tokens))
 
 
+@keyed
 def centered_gram_sampler(layer: Layer, tokens: Tokens) -> Sampler:
     """||X^T X - n xbar xbar^T||_F^2 of the tokens (no weights)."""
 
@@ -178,6 +183,7 @@ def _attention_output(layer: Layer, x: np.ndarray, start: int, count: int, seed:
     return a @ values, values
 
 
+@keyed
 def gram_entry_sampler(layer: Layer, tokens: Tokens, i: int, j: int, which: str,
                        alpha: float = 1.0) -> Sampler:
     """(D D^T)_ij / d_v of one layer's output D, tokens i, j counted from 0:

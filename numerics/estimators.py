@@ -24,7 +24,7 @@ Math used here:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,6 +169,31 @@ class RunningMoments:
         cross = np.outer(delta, delta) if self.full_covariance else delta * delta
         self._m2 = self._m2 + m2_b + cross * (n_a * n_b / n)
         self._count = n
+
+    def state(self) -> dict[str, NDArray]:
+        """The stream as arrays (count, layout, shift, mean, M2), for :meth:`from_state`."""
+        self._need(1, "a state")
+        return {"count": np.array(self._count), "scalar": np.array(bool(self._scalar)),
+                "full_covariance": np.array(self.full_covariance), "shift": self._shift,
+                "mean": self._mean, "m2": self._m2}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, ArrayLike]) -> RunningMoments:
+        """The stream whose :meth:`state` is ``state`` (ValueError if it is not one)."""
+        try:
+            out = cls(bool(np.asarray(state["full_covariance"])))
+            count = int(np.asarray(state["count"]))
+            shift, mean, m2 = (np.asarray(state[k], dtype=np.float64)
+                               for k in ("shift", "mean", "m2"))
+            scalar = bool(np.asarray(state["scalar"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a RunningMoments state: {exc}") from None
+        k = mean.shape[0] if mean.ndim == 1 else -1
+        want = (k, k) if out.full_covariance else (k,)
+        if count < 1 or k < 1 or shift.shape != (k,) or m2.shape != want or (scalar and k != 1):
+            raise ValueError("not a RunningMoments state: inconsistent shapes")
+        out._count, out._scalar, out._shift, out._mean, out._m2 = count, scalar, shift, mean, m2
+        return out
 
     def _need(self, count: int, what: str) -> None:
         if self._count < count:

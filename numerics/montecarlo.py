@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from architecture.validate import check_positive_int
+from numerics import cache
 from numerics.estimators import Estimate, RunningMoments, ratio_from_moments
 from numerics.rng import check_index, check_seed, default_workers
 
@@ -47,13 +48,28 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     Up to ``workers`` chunks (default: the CPU count, at most 8) are computed
     at once in threads (NumPy's generators, BLAS and ufuncs release the GIL),
     and merged in chunk order, so the result is bit-for-bit the same for any
-    number of workers.
+    number of workers. A keyed sampler's run is taken from the store of
+    :mod:`numerics.cache` when it holds it, and kept there otherwise.
     """
     samples = check_positive_int("samples", samples)
     chunk = chunk_for(sampler, check_positive_int("chunk", chunk))
     seed = check_seed(seed)
     workers = default_workers() if workers is None else check_positive_int("workers", workers)
     first = check_index("first", first)
+    key = getattr(sampler, "key", None)
+    if key is not None and cache.directory() is not None:
+        key = cache.run_key(key, samples, seed, chunk, first)
+        stored = cache.load(key)
+        if stored is not None:
+            return stored
+        moments = _compute(sampler, samples, seed, chunk, workers, first)
+        cache.store(key, moments)
+        return moments
+    return _compute(sampler, samples, seed, chunk, workers, first)
+
+
+def _compute(sampler: Sampler, samples: int, seed: int, chunk: int, workers: int,
+             first: int) -> RunningMoments:
     starts = range(first, first + samples, chunk)
     moments = RunningMoments()
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from architecture.spec import Architecture
 from numerics.attention import attention_weights
+from numerics.cache import keyed
 from numerics.inputs import exchangeable_tokens
 from numerics.jacobians import layer_jacobian_norms
 from numerics.model import backward, forward
@@ -32,6 +33,7 @@ def centering(size: int) -> np.ndarray:
     return np.eye(size) - np.ones((size, size)) / size
 
 
+@keyed
 def bivariate_fourth_moment_sampler(sigma_x: float, sigma_y: float, r: float) -> Sampler:
     """x^2 y^2 for (x, y) centred Gaussian, sd sigma_x, sigma_y, correlation r."""
 
@@ -44,6 +46,7 @@ def bivariate_fourth_moment_sampler(sigma_x: float, sigma_y: float, r: float) ->
     return sample
 
 
+@keyed
 def trace_quadratic_sampler(d: int, d_k: int, sigma: float, rho: float) -> Sampler:
     """tr(A W B W^T), W (d x d_k) iid N(0, sigma^2), A = (1-rho)I + rho J (d), B = P (d_k)."""
     a, b = equicorrelated(d, rho), centering(d_k)
@@ -56,6 +59,7 @@ def trace_quadratic_sampler(d: int, d_k: int, sigma: float, rho: float) -> Sampl
     return sample
 
 
+@keyed
 def frobenius_two_gaussians_sampler(d: int, d_k: int, d_v: int, sigma_w: float,
                                     sigma_v: float, rho: float) -> Sampler:
     """||W^T C V||_F^2, W (d x d_k), V (d x d_v) independent iid, C = (1-rho)I + rho J."""
@@ -72,6 +76,7 @@ def frobenius_two_gaussians_sampler(d: int, d_k: int, d_v: int, sigma_w: float,
     return sample
 
 
+@keyed
 def token_sixth_moment_sampler(n: int, d: int, rho: float, s: float) -> Sampler:
     """||X||_F^2 ||X^T P X||_F^2 for exchangeable Gaussian tokens X (n x d)."""
 
@@ -91,6 +96,7 @@ def single_head(n: int, d: int, d_k: int, d_v: int, sigma_q: float, sigma_k: flo
                         sigma_k=sigma_k, sigma_v=sigma_v, temperature=temperature)
 
 
+@keyed
 def attention_norms_sampler(arch: Architecture, x: np.ndarray | None, which: str,
                             rho: float = 0.0, s: float = 1.0) -> Sampler:
     """||dS/dW^which||_F^2 of the first layer's head at random weights (``which`` in query,
@@ -129,6 +135,7 @@ def value_jacobian_by_directions(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, 
     return total, a
 
 
+@keyed
 def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, ...]) -> Sampler:
     """sum over layers and the weights ``names`` of ||dL/dW||_F^2, for the loss
     L = <Y, dY> with a fresh standard Gaussian cotangent dY per network."""
@@ -147,6 +154,7 @@ def loss_gradient_sampler(arch: Architecture, x: np.ndarray, names: tuple[str, .
     return sized(sample, draws_per_network(arch) + arch.n * arch.d)
 
 
+@keyed
 def layer_gradient_sampler(arch: Architecture, rho: float, s: float,
                            names: tuple[str, ...] = ("wq", "wk", "wv")) -> Sampler:
     """Per weight of ``names`` and layer, ||dL/dW||_F^2 for the loss L = <Y, D> with a

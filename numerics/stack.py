@@ -22,6 +22,7 @@ import numpy as np
 from architecture.model import Block, Model
 from architecture.sublayers import Attention, Residual, Sublayer
 from architecture.validate import check_correlation, check_positive
+from numerics.cache import keyed
 from numerics.inputs import as_tokens, exchangeable_tokens
 from numerics.jacobians import jacobian_norms_from
 from numerics.lazy import LazyGaussian, times
@@ -182,6 +183,7 @@ def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
     return np.stack([norms.query, norms.key, norms.value], axis=1)
 
 
+@keyed
 def layer_gram_sampler(model: Model, tokens: Tokens, jacobians: bool = False,
                        summary: str = "gram", lazy: bool | None = None) -> Sampler:
     """Per sample, ``gram_summary`` of the Gram X^l (X^l)^T of every block output, block
@@ -238,6 +240,7 @@ GRAM_SUMMARIES = ("diagonal", "off-diagonal", "entries", "spread", "cosine-dista
                   "inner-product-sum", "squared-norm", "gram")
 
 
+@keyed
 def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None = None
                    ) -> Sampler:
     """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network
@@ -251,6 +254,7 @@ NORMS = {"query": lambda t: t[:, 0], "key": lambda t: t[:, 1], "value": lambda t
          "query/value": lambda t: t[:, 0] / t[:, 2]}
 
 
+@keyed
 def block_attention_norms_sampler(model: Model, tokens: Tokens, which: str,
                                   block: int | None = None, lazy: bool | None = None
                                   ) -> Sampler:

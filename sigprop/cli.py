@@ -19,7 +19,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -90,6 +91,36 @@ def _add_scheduler(p: argparse.ArgumentParser) -> None:
                         "not depend on it")
 
 
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", metavar="DIR",
+                   help="keep the Monte Carlo runs in DIR and reuse them when the simulating "
+                        "code and the run are unchanged (after a change to a theory or a "
+                        "printed formula only the comparison is redone; same numbers)")
+
+
+@contextmanager
+def _monte_carlo_store(directory: str | None, console: Console) -> Iterator[None]:
+    """Within the block, Monte Carlo runs are kept in ``directory`` (numerics.cache);
+    at the end, how many were reused and how many computed."""
+    from numerics import cache
+
+    if directory is None:
+        yield
+        return
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise UsageError(f"cannot use {directory} as the Monte Carlo store: not a directory")
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {directory} as the Monte Carlo store: "
+                         f"{exc.strerror or exc}") from None
+    cache.COUNTS.reset()
+    with cache.use(directory):
+        yield
+    console.print(f"Monte Carlo store {directory}: {cache.COUNTS.hits} runs reused, "
+                  f"{cache.COUNTS.stored} computed and kept")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS),
                    help="how hard to try (sample sizes follow from a power calculation)")
@@ -119,11 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
     p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
     _add_timeout(p)
+    _add_cache(p)
 
     p = sub.add_parser("verify", help="verify claims against Monte Carlo")
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
     _add_run_options(p)
     p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+    _add_cache(p)
 
     p = sub.add_parser("check", help="check your own formula for a claim's quantity")
     p.add_argument("claim", metavar="CLAIM", help="claim id whose quantity EXPR describes")
@@ -138,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="standard", choices=tuple(BUDGETS))
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
     _add_scheduler(p)
+    _add_cache(p)
 
     p = sub.add_parser("derive", help="write each claim's derivation and check, and each "
                        "audited statement, as LaTeX")
@@ -487,7 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream = sys.stderr if to_stderr else sys.stdout
         console = Console(highlight=False, stderr=to_stderr,
                           width=None if stream.isatty() else 160)
-        code = COMMANDS[args.command](args, console)
+        with _monte_carlo_store(getattr(args, "cache", None), console):
+            code = COMMANDS[args.command](args, console)
     except (UsageError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"sigprop: error: {msg}", file=sys.stderr)
