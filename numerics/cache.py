@@ -147,6 +147,12 @@ class Counts:
             else:
                 self.stored += 1
 
+    def absorb(self, hits: int, stored: int) -> None:
+        """Add what a worker elsewhere reused and stored."""
+        with self.lock:
+            self.hits += hits
+            self.stored += stored
+
     def reset(self) -> None:
         with self.lock:
             self.hits = self.stored = 0

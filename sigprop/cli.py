@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
     p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
     _add_timeout(p)
+    _add_scheduler(p)
     _add_cache(p)
 
     p = sub.add_parser("verify", help="verify claims against Monte Carlo")
@@ -336,17 +337,18 @@ def cmd_audit(args, console: Console) -> int:
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("auditing", total=len(chosen))
-        started = iter(range(len(chosen)))
 
-        def progress(statement_id: str) -> None:
-            bar.update(task, completed=next(started), description=f"auditing {statement_id}")
+        def progress(done: int, what: str) -> None:
+            bar.update(task, completed=done, description=f"auditing {what}")
 
         findings = audit.run(chosen, budget=args.budget, seed=args.seed,
-                             timeout=args.timeout, progress=progress)
+                             timeout=args.timeout, progress=progress,
+                             scheduler=args.scheduler)
     seconds = time.perf_counter() - t0
     print_table(findings, console, seconds, args.budget, paper)
     meta = {"command": "audit", "file": str(args.file or audit.DEFAULT_FILE),
-            "budget": args.budget, "seed": args.seed, "wall_seconds": seconds}
+            "budget": args.budget, "seed": args.seed, "scheduler": args.scheduler,
+            "wall_seconds": seconds}
     if args.json:
         _write(args.json, to_json(findings, paper, meta), console)
     if args.markdown:

@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 #: seconds a symbolic step driven by user input may take (``--timeout``)
 DEFAULT_TIMEOUT = 20.0
+#: the environment setting that lets a Dask worker start the processes of run_limited
+NO_DAEMON = "DASK_DISTRIBUTED__WORKER__DAEMON"
 #: the largest limit a user may set, so that every run still ends
 MAX_TIMEOUT = 3600.0
 
@@ -72,6 +74,9 @@ def run_limited(step: str, fn: Callable[..., T], *args: Any,
     line; a timeout raises :class:`StepTimeout`.
     """
     seconds = check_timeout(timeout)
+    if mp.current_process().daemon:
+        raise ValueError(f"{step} needs a child process, which a daemonic worker cannot "
+                         f"start: run Dask workers with {NO_DAEMON}=False")
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(sender, fn, args), daemon=True)

@@ -9,9 +9,11 @@
 
 Dask is an optional extra (``pip install -e '.[distributed]'``) and is imported only
 when asked for. Every backend but ``threads`` pickles the task function and its items,
-so they must be module-level functions and plain data. :meth:`Scheduler.map` returns the
-results in the order of the items, whatever order they complete in: a sweep whose tasks
-are keyed by their seeds gives the same numbers on every backend.
+so they must be module-level functions and plain data; its workers use the caller's
+Monte Carlo store (``--cache``) and report what they reused and kept.
+:meth:`Scheduler.map` returns the results in the order of the items, whatever order
+they complete in: a sweep whose tasks are keyed by their seeds gives the same numbers on
+every backend.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from types import TracebackType
 from typing import Any, TypeVar
+
+from numerics import cache
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,9 +96,14 @@ class Scheduler:
         from distributed import Client, LocalCluster
 
         if self.spec == "dask":
-            self._cluster = LocalCluster(n_workers=workers(), threads_per_worker=1,
-                                         processes=True, host="127.0.0.1",
-                                         dashboard_address=None, silence_logs=logging.ERROR)
+            import dask
+
+            # not daemonic, so that a worker can time-limit a symbolic step in a child
+            with dask.config.set({"distributed.worker.daemon": False}):
+                self._cluster = LocalCluster(n_workers=workers(), threads_per_worker=1,
+                                             processes=True, host="127.0.0.1",
+                                             dashboard_address=None,
+                                             silence_logs=logging.ERROR)
             self._client = Client(self._cluster)
             return
         try:
@@ -117,18 +126,37 @@ class Scheduler:
         """``[fn(item) for item in items]``, computed by the workers; ``done(item)`` is
         called here as each task completes. The first failure is raised as soon as it
         arrives."""
+        if self.in_process:
+            calls = [(fn, item) for item in items]
+        else:
+            store = cache.directory()
+            calls = [(_in_store, fn, item, None if store is None else str(store))
+                     for item in items]
         if self._client is not None:
             from distributed import as_completed
 
-            pending = [self._client.submit(fn, item, pure=False) for item in items]
+            pending = [self._client.submit(*call, pure=False) for call in calls]
         elif self._executor is not None:
             as_completed = futures.as_completed
-            pending = [self._executor.submit(fn, item) for item in items]
+            pending = [self._executor.submit(*call) for call in calls]
         else:
             raise RuntimeError("Scheduler.map outside its with-block")
         item_of = {id(future): item for future, item in zip(pending, items, strict=True)}
         for future in as_completed(pending):
-            future.result()
+            result = future.result()
+            if not self.in_process:
+                cache.COUNTS.absorb(*result[1:])
             if done is not None:
                 done(item_of[id(future)])
-        return [future.result() for future in pending]
+        if self.in_process:
+            return [future.result() for future in pending]
+        return [future.result()[0] for future in pending]
+
+
+def _in_store(fn: Callable[[T], R], item: T, store: str | None) -> tuple[R, int, int]:
+    """``fn(item)`` in a worker, in the caller's Monte Carlo store (``numerics.cache``),
+    with the runs it took from the store and the runs it computed and kept there."""
+    hits, stored = cache.COUNTS.hits, cache.COUNTS.stored
+    with cache.use(store):
+        result = fn(item)
+    return result, cache.COUNTS.hits - hits, cache.COUNTS.stored - stored

@@ -16,6 +16,10 @@ from sigprop.figures import Simulation, point_seeds
 from sigprop.scheduler import Scheduler, parse_scheduler
 
 CHEAP = "forward.attention-gram-update"  # derives and calibrates in well under a second
+#: statements whose quick audit takes about a second each (an exact holds, a zero, a
+#: counterexample with its Monte Carlo)
+STATEMENTS = ("noci2022.lemma-skip", "noci2022.thm-vanishing-gradients",
+              "noci2022.lemma-gradients.keys")
 
 
 @pytest.mark.parametrize("value, needle", [
@@ -27,7 +31,7 @@ CHEAP = "forward.attention-gram-update"  # derives and calibrates in well under 
     ("tcp://host:port", "--scheduler port must be an integer in [1, 65535], got 'port'"),
     ("tcp://host:70000", "got '70000'"),
 ])
-@pytest.mark.parametrize("command", ["calibrate", "figures"])
+@pytest.mark.parametrize("command", ["calibrate", "figures", "audit"])
 def test_bad_scheduler_is_one_line_exit_2(command, value, needle, capsys, tmp_path) -> None:
     extra = ["--out", str(tmp_path / "out")] if command == "figures" else []
     assert main([command, *extra, "--scheduler", value]) == 2
@@ -98,8 +102,13 @@ def test_unregistered_claim_runs_in_threads_only() -> None:
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as local:
+    import dask
+
+    # workers as the README starts them: not daemonic, so the audit's symbolic steps
+    # can run in time-limited child processes
+    with dask.config.set({"distributed.worker.daemon": False}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None) as local:
         yield local
 
 
@@ -115,6 +124,47 @@ def test_figure_points_on_a_dask_cluster_equal_those_in_process(cluster) -> None
     assert remote == [sim() for sim in sims]
 
 
+def _audit_json(path) -> dict:
+    """An audit's JSON report without what depends on the machine (times, the scheduler)."""
+    report = json.loads(path.read_text())
+    report.pop("meta")
+    for statement in report["statements"]:
+        statement.pop("seconds")
+    return report
+
+
+@pytest.fixture(scope="module")
+def audited_in_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "threads.json"
+    args = [a for s in STATEMENTS for a in ("--statement", s)]
+    assert main(["audit", *args, "--budget", "quick", "--json", str(out)]) == 0
+    return _audit_json(out)
+
+
+def test_an_audit_on_processes_shares_the_store_and_gives_the_same_report(
+        audited_in_process, tmp_path, capsys) -> None:
+    args = [a for s in STATEMENTS for a in ("--statement", s)]
+    store = tmp_path / "store"
+    for run in ("first", "second"):
+        out = tmp_path / f"{run}.json"
+        assert main(["audit", *args, "--budget", "quick", "--scheduler", "processes",
+                     "--cache", str(store), "--json", str(out)]) == 0
+        assert _audit_json(out) == audited_in_process
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        reused, computed = (int(w) for w in line.split(":")[1].split() if w.isdigit())
+        assert (reused == 0) if run == "first" else (computed == 0), line
+        assert reused + computed > 0, line
+
+
+def test_an_audit_on_a_dask_cluster_gives_the_report_in_process(
+        cluster, audited_in_process, tmp_path) -> None:
+    args = [a for s in STATEMENTS for a in ("--statement", s)]
+    out = tmp_path / "dask.json"
+    assert main(["audit", *args, "--budget", "quick", "--scheduler",
+                 cluster.scheduler_address, "--json", str(out)]) == 0
+    assert _audit_json(out) == audited_in_process
+
+
 def test_unreachable_dask_scheduler_is_one_line_exit_2(monkeypatch, capsys) -> None:
     pytest.importorskip("distributed")
     monkeypatch.setattr("sigprop.scheduler.CONNECT_TIMEOUT", 1.0)
@@ -123,3 +173,27 @@ def test_unreachable_dask_scheduler_is_one_line_exit_2(monkeypatch, capsys) -> N
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def _limited_in_a_daemon(queue) -> None:
+    from sigprop.limits import run_limited
+
+    try:
+        run_limited("a symbolic step", abs, -1)
+        queue.put("ran")
+    except ValueError as exc:
+        queue.put(str(exc))
+
+
+def test_a_daemonic_worker_is_told_how_to_start_workers() -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_limited_in_a_daemon, args=(queue,), daemon=True)
+    worker.start()
+    message = queue.get(timeout=60)
+    worker.join()
+    assert message == ("a symbolic step needs a child process, which a daemonic worker "
+                       "cannot start: run Dask workers with "
+                       "DASK_DISTRIBUTED__WORKER__DAEMON=False")

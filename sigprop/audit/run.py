@@ -33,6 +33,7 @@ For each statement:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,7 @@ from sigprop.claim import Claim, Derived, Ladder
 from sigprop.expressions import NotFinite, describe_point
 from sigprop.harness import Result, check_seed, verify_claims
 from sigprop.limits import DEFAULT_TIMEOUT, run_limited
+from sigprop.scheduler import Scheduler
 
 VERDICTS = ("holds", "holds-under-assumption", "approximate", "bound-holds", "needs-condition",
             "false", "inconclusive")
@@ -65,7 +67,7 @@ RANDOM_POINTS = 40
 #: Monte Carlo ladder of a limit statement (values of the growing parameter)
 LIMIT_LADDER = (4, 8, 16, 32, 64)
 
-Progress = Callable[[str], None]
+Progress = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -716,12 +718,37 @@ def _audit_rate(finding: Finding, budget: str, seed: int) -> None:
                        f"leading coefficient matches Monte Carlo")
 
 
+def _audit_task(task: tuple[Statement, str, int, float]) -> Finding:
+    """One statement audited by a worker (the statement travels as its TOML table)."""
+    return audit_statement(*task)
+
+
 def audit(statements: Sequence[Statement], budget: str = "standard", seed: int = 0,
-          timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None) -> list[Finding]:
-    """Findings for ``statements``, in order."""
-    out = []
-    for statement in statements:
+          timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None,
+          scheduler: str = "threads") -> list[Finding]:
+    """Findings for ``statements``, in order. With ``threads`` the statements run one after
+    another in this process (each one's Monte Carlo on threads); any other scheduler
+    (``sigprop.scheduler``) runs them as its tasks, with the same numbers (every check is
+    seeded by run seed, statement and stage). ``progress(done, what)``: statements
+    finished, and what runs now."""
+    if scheduler == "threads":
+        out = []
+        for done, statement in enumerate(statements):
+            if progress:
+                progress(done, statement.id)
+            out.append(audit_statement(statement, budget, seed, timeout))
+        return out
+    tasks = [(statement, budget, seed, timeout) for statement in statements]
+    finished = iter(range(1, len(tasks) + 1))
+
+    def done(task: tuple[Statement, str, int, float]) -> None:
         if progress:
-            progress(statement.id)
-        out.append(audit_statement(statement, budget, seed, timeout))
-    return out
+            progress(next(finished), f"{task[0].id} done")
+
+    if progress:
+        progress(0, f"{len(tasks)} statements on {scheduler}")
+    with Scheduler(scheduler) as pool:
+        findings = pool.map(_audit_task, tasks, done=done)
+    # each finding gets back the caller's statement (equal to the worker's copy)
+    return [dataclasses.replace(f, statement=s) for f, s in zip(findings, statements,
+                                                                strict=True)]

@@ -112,6 +112,15 @@ class Statement:
     fixed: Mapping[str, float] = field(default_factory=dict)
     ties: Mapping[str, str] = field(default_factory=dict)
     paper: Paper | None = None
+    #: the TOML table and its index, from which ``statement_from_table`` builds it again
+    table: tuple[Mapping[str, Any], int] | None = field(default=None, repr=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its TOML table (its quantity holds functions that do not pickle),
+        so a statement and its finding can travel to a worker process and back."""
+        if self.table is None:
+            raise TypeError(f"statement {self.id} was not built from a TOML table")
+        return statement_from_table, (self.table[0], self.paper, self.table[1])
 
     # --- points -------------------------------------------------------------------------
 
@@ -329,6 +338,7 @@ def statement_from_table(table: Mapping[str, Any], paper: Paper | None, index: i
     where = f"statement {index + 1}"
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table")
+    source = (table, index)
     if isinstance(table.get("id"), str):
         where = f"statement {table['id']!r}"
     unknown = sorted(set(table) - _KEYS)
@@ -387,7 +397,7 @@ def statement_from_table(table: Mapping[str, Any], paper: Paper | None, index: i
         equation=_string(table, "equation", where), printed=_string(table, "printed", where),
         conditions=check_conditions(table.get("conditions", []), where), aliases=aliases,
         limit=limit, tolerance=tolerance, notes=_string(table, "notes", where), figure=figure,
-        fixed=fixed, ties=ties, paper=paper)
+        fixed=fixed, ties=ties, paper=paper, table=source)
     try:
         statement.stated()  # parse and evaluate now: a bad formula is an error at load time
     except ValueError as exc:
