@@ -19,6 +19,11 @@ the runtime needs no pytest.
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (the BLAS threading must be chosen before NumPy is imported)
+from sigprop.blas import prefer_one_thread
+
+prefer_one_thread()
+
 from pathlib import Path
 
 import pytest

@@ -8,13 +8,9 @@ error (a bug: one line naming where, never a traceback).
 from __future__ import annotations
 
 # ruff: noqa: E402  (the BLAS threading must be chosen before NumPy is imported)
-import os
+from sigprop.blas import prefer_one_thread
 
-# The claims multiply many small matrices; on a small shared machine a
-# multithreaded BLAS is several times slower for them than one thread
-# (benchmarks/README.md). Respect an explicit setting, default to one thread.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+prefer_one_thread()
 
 import argparse
 import sys
@@ -157,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
     _add_run_options(p)
     p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+    _add_scheduler(p)
     _add_cache(p)
 
     p = sub.add_parser("check", help="check your own formula for a claim's quantity")
@@ -279,11 +276,12 @@ def cmd_verify(args, console: Console) -> int:
         def progress(done: int, claim_id: str) -> None:
             bar.update(task, completed=done, description=f"verifying {claim_id}")
 
-        results = verify_claims(jobs, budget=args.budget, seed=args.seed, progress=progress)
+        results = verify_claims(jobs, budget=args.budget, seed=args.seed, progress=progress,
+                                scheduler=args.scheduler)
     seconds = time.perf_counter() - t0
     print_table(results, console, seconds, args.budget)
     meta = {"command": "verify", "budget": args.budget, "seed": args.seed,
-            "wall_seconds": seconds}
+            "scheduler": args.scheduler, "wall_seconds": seconds}
     if args.json:
         _write(args.json, to_json(results, meta), console)
     if args.markdown:

@@ -13,6 +13,7 @@ from sigprop import registry
 from sigprop.calibrate import calibrate
 from sigprop.cli import main
 from sigprop.figures import Simulation, point_seeds
+from sigprop.harness import verify_claims
 from sigprop.scheduler import Scheduler, parse_scheduler
 
 CHEAP = "forward.attention-gram-update"  # derives and calibrates in well under a second
@@ -31,7 +32,7 @@ STATEMENTS = ("noci2022.lemma-skip", "noci2022.thm-vanishing-gradients",
     ("tcp://host:port", "--scheduler port must be an integer in [1, 65535], got 'port'"),
     ("tcp://host:70000", "got '70000'"),
 ])
-@pytest.mark.parametrize("command", ["calibrate", "figures", "audit"])
+@pytest.mark.parametrize("command", ["calibrate", "figures", "audit", "verify"])
 def test_bad_scheduler_is_one_line_exit_2(command, value, needle, capsys, tmp_path) -> None:
     extra = ["--out", str(tmp_path / "out")] if command == "figures" else []
     assert main([command, *extra, "--scheduler", value]) == 2
@@ -97,6 +98,24 @@ def test_unregistered_claim_runs_in_threads_only() -> None:
     stray = registry.get(CHEAP).with_estimator(registry.get(CHEAP).estimator)
     with pytest.raises(ValueError, match=f"claim {CHEAP} is not registered"):
         calibrate([stray], seeds=1, budget="quick", scheduler="processes")
+    with pytest.raises(ValueError, match=f"claim {CHEAP} is not registered"):
+        verify_claims([(stray, None)], budget="quick", scheduler="processes")
+
+
+def test_verify_on_processes_gives_the_numbers_and_holm_family_of_threads(tmp_path) -> None:
+    claims = [a for c in (CHEAP, "engine.isserlis-fourth", "grad.value-norm")
+              for a in ("--claim", c)]
+    reports = []
+    for scheduler in ("threads", "processes"):
+        out = tmp_path / f"{scheduler}.json"
+        assert main(["verify", *claims, "--budget", "quick", "--scheduler", scheduler,
+                     "--json", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report.pop("meta")["scheduler"] == scheduler
+        for result in report["results"]:
+            result.pop("seconds")
+        reports.append(report)
+    assert reports[0] == reports[1]
 
 
 @pytest.fixture(scope="module")
