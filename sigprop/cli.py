@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("expr", metavar="EXPR", help="formula in SymPy syntax or LaTeX")
     _add_run_options(p)
     _add_timeout(p)
+    _add_cache(p)
 
     p = sub.add_parser("calibrate", help="measure false-fail and detection rates")
     p.add_argument("--claim", action="append", metavar="ID", help="claim id (repeatable)")
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="quick", choices=tuple(BUDGETS),
                    help="budget of the Monte Carlo checks (default quick)")
     p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    _add_cache(p)
 
     p = sub.add_parser("propagate", help="a model's expected Gram layer by layer: the "
                        "theory's composed maps beside Monte Carlo of the same model")
@@ -198,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write a JSON report ('-': stdout)")
     p.add_argument("--plot", metavar="PATH", help="draw theory and Monte Carlo against depth "
                    "(PNG)")
+    _add_cache(p)
 
     p = sub.add_parser("figures", help="draw theory curves beside Monte Carlo points (PNG)")
     p.add_argument("--out", default="docs/figures", metavar="DIR",
@@ -206,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo samples per point (default standard)")
     p.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
     _add_scheduler(p)
+    _add_cache(p)
     return parser
 
 
