@@ -56,14 +56,14 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     seed = check_seed(seed)
     workers = default_workers() if workers is None else check_positive_int("workers", workers)
     first = check_index("first", first)
-    key = getattr(sampler, "key", None)
-    if key is not None and cache.directory() is not None:
-        key = cache.run_key(key, samples, seed, chunk, first)
-        stored = cache.load(key)
+    sampler_key = getattr(sampler, "key", None)
+    if sampler_key is not None and cache.directory() is not None:
+        run = cache.run_key(sampler_key, samples, seed, chunk, first)
+        stored = cache.load(run)
         if stored is not None:
             return stored
         moments = _compute(sampler, samples, seed, chunk, workers, first)
-        cache.store(key, moments)
+        cache.store(run, moments)
         return moments
     return _compute(sampler, samples, seed, chunk, workers, first)
 
