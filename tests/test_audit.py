@@ -7,8 +7,16 @@ import json
 import numpy as np
 import pytest
 
+from numerics.stats import extrapolation_weights
 from sigprop import audit
-from sigprop.audit.run import VERDICTS, audit_statement
+from sigprop.audit.run import (
+    LIMIT_LADDER,
+    LIMIT_TERMS,
+    VERDICTS,
+    _limit_at,
+    _limit_check,
+    audit_statement,
+)
 from sigprop.audit.statements import load_text
 from sigprop.cli import main
 
@@ -100,6 +108,31 @@ def test_a_correct_formula_holds_and_a_three_percent_mistake_is_false() -> None:
     assert finding.verdict == "false"
     printed = next(r for role, _, r in finding.checks if role == "printed@counterexample")
     assert printed.verdict == "fail"
+
+
+def test_the_depth_ladder_resolves_every_limit_derivation() -> None:
+    """Fed the engine's exact finite-depth values (no noise), the audit's depth ladder
+    extrapolates to the derivation's limit within a twentieth of the equivalence margin:
+    the ladder's own truncation cannot decide a verdict. A ladder without its first
+    rungs' orders (one order fitted) misses by far more, so the check can fail."""
+    checked = 0
+    for statement in audit.load().values():
+        if statement.relation != "limit" or statement.derivation is None:
+            continue
+        base = statement.point()
+        claim, _ = _limit_check(statement, base)
+        if claim.ladder is None:  # reached at the top rung: one exact check
+            continue
+        limit = _limit_at(statement, base)
+        tokens = {"X": base["X"]} if "X" in base else {}
+        gaps = [statement.exact_at(statement.point({**statement.free(base),
+                                                    statement.limit: depth, **tokens}))
+                / limit - 1 for depth in LIMIT_LADDER]
+        bias = extrapolation_weights(LIMIT_LADDER, 1.0, LIMIT_TERMS + 1) @ gaps
+        assert abs(bias) < claim.margin / 20, (statement.id, bias)
+        assert abs(extrapolation_weights(LIMIT_LADDER, 1.0, 1) @ gaps) > claim.margin / 20
+        checked += 1
+    assert checked >= 3
 
 
 def test_constant_alpha_cosine_needs_a_nonzero_mean_token() -> None:
