@@ -48,6 +48,7 @@ from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, Budget, get_budget
 from sigprop.claim import Claim, Ladder
 from sigprop.expressions import describe_point
 from sigprop.params import Point
+from sigprop.scheduler import run_each
 
 Progress = Callable[[int, str], None]
 
@@ -386,15 +387,12 @@ def verify_claims(jobs: Sequence[tuple[Claim, Mapping[str, object] | None]],
     the same numbers (every check is seeded by run seed, claim and stage), and takes
     registered claims only."""
     budget = get_budget(budget) if isinstance(budget, str) else budget
+    names = [claim.id for claim, _ in jobs]
     if scheduler == "threads":
-        raws = []
-        for i, (claim, params) in enumerate(jobs):
-            if progress:
-                progress(i, claim.id)
-            raws.append(_run(claim, params, budget, seed, len(jobs)))
+        raws = run_each(scheduler, lambda job: _run(*job, budget, seed, len(jobs)), jobs,
+                        names, progress)
         return _decide(raws, alpha_fw)
     from sigprop import registry
-    from sigprop.scheduler import Scheduler
 
     stray = next((c.id for c, _ in jobs if c.id not in registry.ids()
                   or registry.get(c.id) is not c), None)
@@ -403,16 +401,7 @@ def verify_claims(jobs: Sequence[tuple[Claim, Mapping[str, object] | None]],
                          "verify it")
     tasks = [(claim.id, None if params is None else dict(params), budget, seed, len(jobs))
              for claim, params in jobs]
-    finished = iter(range(1, len(tasks) + 1))
-
-    def done(task: tuple) -> None:
-        if progress:
-            progress(next(finished), f"{task[0]} done")
-
-    if progress:
-        progress(0, f"{len(tasks)} claims on {scheduler}")
-    with Scheduler(scheduler) as pool:
-        outcomes = pool.map(_run_registered, tasks, done=done)
-    raws = [_Raw(claim, point, data, seconds)
-            for (claim, _), (point, data, seconds) in zip(jobs, outcomes, strict=True)]
-    return _decide(raws, alpha_fw)
+    outcomes = run_each(scheduler, _run_registered, tasks, names, progress)
+    return _decide([_Raw(claim, *outcome) for (claim, _), outcome in zip(jobs, outcomes,
+                                                                          strict=True)],
+                   alpha_fw)

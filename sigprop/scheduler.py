@@ -160,3 +160,23 @@ def _in_store(fn: Callable[[T], R], item: T, store: str | None) -> tuple[R, int,
     with cache.use(store):
         result = fn(item)
     return result, cache.COUNTS.hits - hits, cache.COUNTS.stored - stored
+
+
+def run_each(spec: str, fn: Callable[[T], R], items: Sequence[T], names: Sequence[str],
+             progress: Callable[[int, str], None] | None = None) -> list[R]:
+    """``[fn(item) for item in items]``: one after another here for ``threads`` (each
+    item's own work may use threads), as the tasks of the backend ``spec`` otherwise.
+    ``progress(done, what)``: items finished, and what runs (``names[i]`` names item i)."""
+    say = progress or (lambda _done, _what: None)
+    if spec == "threads":
+        out = []
+        for done, (item, name) in enumerate(zip(items, names, strict=True)):
+            say(done, name)
+            out.append(fn(item))
+        return out
+    name_of = {id(item): name for item, name in zip(items, names, strict=True)}
+    finished = iter(range(1, len(items) + 1))
+    say(0, f"{len(items)} tasks on {spec}")
+    with Scheduler(spec) as pool:
+        return pool.map(fn, items, done=lambda item: say(next(finished),
+                                                          f"{name_of[id(item)]} done"))

@@ -56,7 +56,7 @@ from sigprop.claim import Claim, Derived, Ladder
 from sigprop.expressions import NotFinite, describe_point
 from sigprop.harness import Result, check_seed, verify_claims
 from sigprop.limits import DEFAULT_TIMEOUT, run_limited
-from sigprop.scheduler import Scheduler
+from sigprop.scheduler import run_each
 
 VERDICTS = ("holds", "holds-under-assumption", "approximate", "bound-holds", "needs-condition",
             "false", "inconclusive")
@@ -735,24 +735,8 @@ def audit(statements: Sequence[Statement], budget: str = "standard", seed: int =
     (``sigprop.scheduler``) runs them as its tasks, with the same numbers (every check is
     seeded by run seed, statement and stage). ``progress(done, what)``: statements
     finished, and what runs now."""
-    if scheduler == "threads":
-        out = []
-        for done, statement in enumerate(statements):
-            if progress:
-                progress(done, statement.id)
-            out.append(audit_statement(statement, budget, seed, timeout))
-        return out
     tasks = [(statement, budget, seed, timeout) for statement in statements]
-    finished = iter(range(1, len(tasks) + 1))
-
-    def done(task: tuple[Statement, str, int, float]) -> None:
-        if progress:
-            progress(next(finished), f"{task[0].id} done")
-
-    if progress:
-        progress(0, f"{len(tasks)} statements on {scheduler}")
-    with Scheduler(scheduler) as pool:
-        findings = pool.map(_audit_task, tasks, done=done)
-    # each finding gets back the caller's statement (equal to the worker's copy)
+    findings = run_each(scheduler, _audit_task, tasks, [s.id for s in statements], progress)
+    # each finding gets back the caller's statement (a worker's copy is equal to it)
     return [dataclasses.replace(f, statement=s) for f, s in zip(findings, statements,
                                                                 strict=True)]
