@@ -103,6 +103,8 @@ def _monte_carlo_store(directory: str | None, console: Console) -> Iterator[None
     if directory is None:
         yield
         return
+    if not directory.strip():
+        raise UsageError("--cache needs a directory, got an empty name")
     if Path(directory).exists() and not Path(directory).is_dir():
         raise UsageError(f"cannot use {directory} as the Monte Carlo store: not a directory")
     try:

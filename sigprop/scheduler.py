@@ -148,9 +148,8 @@ class Scheduler:
                 cache.COUNTS.absorb(*result[1:])
             if done is not None:
                 done(item_of[id(future)])
-        if self.in_process:
-            return [future.result() for future in pending]
-        return [future.result()[0] for future in pending]
+        results = [future.result() for future in pending]
+        return results if self.in_process else [result for result, *_ in results]
 
 
 def _in_store(fn: Callable[[T], R], item: T, store: str | None) -> tuple[R, int, int]:

@@ -144,6 +144,12 @@ def test_a_changed_theory_reuses_the_runs_and_gets_its_own_verdict(tmp_path):
     assert mistaken.verdict == "fail" and mistaken.estimate == plain.estimate
 
 
+def test_the_cli_refuses_an_empty_store_name(capsys):
+    assert main(["verify", "--claim", "engine.isserlis-fourth", "--cache", " "]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sigprop: error: --cache needs a directory, got an empty name"]
+
+
 def test_the_cli_refuses_a_store_that_is_a_file(tmp_path, capsys):
     target = tmp_path / "a-file"
     target.write_text("")
