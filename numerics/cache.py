@@ -65,7 +65,8 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return ("seq", *(_canonical(v) for v in value))
     if isinstance(value, dict):
-        return ("map", *((str(k), _canonical(v)) for k, v in sorted(value.items())))
+        items = sorted(value.items(), key=lambda item: repr(item[0]))
+        return ("map", *((repr(k), _canonical(v)) for k, v in items))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         kind = type(value)
         return (f"{kind.__module__}.{kind.__qualname__}",
