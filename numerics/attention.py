@@ -7,6 +7,9 @@ Shapes: U (B, n, d) the attention input; per head h (B, H, ...):
                                           independent of W^Q, W^K)
     O = A V                              (B, H, n, d_v)
 
+Uniform attention over all tokens has A = J/n, so O = 1 (ubar W^V_h) with ubar the mean
+token: the forward pass sees W^V only through ubar (a lazy W^V then takes d_v normals).
+
 The mask is "none" or "causal" (token i sees tokens 1..i: the logits above the
 diagonal are -inf). ``attention_weights`` is the one place where attention
 weights are computed; every sampler and Jacobian takes A from it.
@@ -28,16 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.layers import softmax_rows, softmax_rows_backward
-from numerics.lazy import Outer, Weight, times, times_transposed
+from numerics.lazy import Outer, Weight, seen_rows, times, times_transposed
 
 
 @dataclass(frozen=True)
 class AttentionCache:
-    """What the backward needs: Q and K (None under uniform attention), V, A."""
+    """What the backward needs: Q, K and V (None under uniform attention), A."""
 
     q: np.ndarray | None
     k: np.ndarray | None
-    v: np.ndarray
+    v: np.ndarray | None
     a: np.ndarray
 
 
@@ -91,12 +94,18 @@ def attention_forward(
     kind: str = "softmax", mask: str = "none",
 ) -> tuple[np.ndarray, AttentionCache]:
     """Head outputs O = A U W^V (B, H, n, d_v) and the cache; weights (B, H, d, .), dense
-    or lazy (numerics.lazy)."""
+    or lazy (numerics.lazy). Uniform attention over all tokens computes 1 (ubar W^V),
+    unless W^V is lazy for all n tokens (``seen_rows``)."""
     heads = u[:, None]
-    v = times(heads, wv)
     if kind == "uniform":
-        a = attention_weights(v, v, tau, kind, mask)
-        return a @ v, AttentionCache(None, None, v, a)
+        n = u.shape[-2]
+        a = np.broadcast_to(averaging_matrix(n, mask), (u.shape[0], wv.shape[1], n, n))
+        if mask == "none" and seen_rows(wv) in (None, 1):
+            mean = times(heads.mean(axis=-2, keepdims=True), wv)
+            return np.broadcast_to(mean, (*mean.shape[:-2], n, mean.shape[-1])), \
+                AttentionCache(None, None, None, a)
+        return a @ times(heads, wv), AttentionCache(None, None, None, a)
+    v = times(heads, wv)
     q = times(heads, wq)
     k = times(heads, wk)
     a = attention_weights(q, k, tau, kind, mask)

@@ -50,8 +50,11 @@ def _t(x: np.ndarray) -> np.ndarray:
 
 def gram_root(x: np.ndarray) -> np.ndarray:
     """R (..., n, n) with R R^T = x x^T for x (..., n, k): the symmetric root, so a
-    rank-deficient Gram (equal or zero tokens) is handled exactly."""
+    rank-deficient Gram (equal or zero tokens) is handled exactly; for one token, its
+    norm."""
     gram = x @ _t(x)
+    if gram.shape[-1] == 1:
+        return np.sqrt(gram)
     values, vectors = np.linalg.eigh(gram)
     return (vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]) @ _t(vectors)
 
@@ -159,6 +162,13 @@ class TwoSidedGaussian:
 
 
 Weight = np.ndarray | LazyGaussian | TwoSidedGaussian
+
+
+def seen_rows(w: Weight) -> int | None:
+    """The rows of the token matrix a lazy weight was drawn for (None for a dense one)."""
+    if isinstance(w, np.ndarray):
+        return None
+    return w.normals.shape[-2] if isinstance(w, LazyGaussian) else w.z.shape[-2]
 
 
 def bind(x: np.ndarray, *weights: Weight | None) -> tuple[Weight | None, ...]:

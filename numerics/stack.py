@@ -5,7 +5,10 @@ Weights of network i come from its own generator (``numerics.rng``, stream
 ``"model-weights"``) in the order of the blocks and, within a block, of the
 sublayers' ``weights(d)`` (so network i is the same in any batch), leaving out W^Q and
 W^K of uniform attention when no measurement reads them (its forward pass does not).
-The input is a
+A weight can instead be drawn lazily (``numerics.lazy``, stream
+``"model-weights-lazy"``): only its image under the token matrix that multiplies it,
+n rows, or the mean token alone for W^V of uniform attention over all tokens when no
+Jacobian reads it (A U W^V = 1 ubar W^V: d_v normals instead of d d_v). The input is a
 fixed token matrix X (n x d) or exchangeable Gaussian tokens drawn per network
 (``GaussianTokens``: x_k = sqrt(s)(sqrt(rho) g + sqrt(1 - rho) h_k), so
 E[X X^T] = s d ((1 - rho) I + rho J)).
@@ -62,53 +65,77 @@ def block_weight_specs(model: Model, block: Block, scores: bool = True
                        ) -> dict[str, tuple[tuple[int, ...], float]]:
     """(shape, std) of every weight the block's sublayers declare; without ``scores``,
     uniform attention's W^Q, W^K (which only Jacobians read) are left out."""
-    out: dict[str, tuple[tuple[int, ...], float]] = {}
+    return {name: (shape, std) for name, (shape, std, _) in
+            _block_plan(model, block, scores).items()}
+
+
+def _block_plan(model: Model, block: Block, scores: bool
+                ) -> dict[str, tuple[tuple[int, ...], float, int]]:
+    """(shape, std, rows seen) of the weights of ``block`` (``scores`` as in
+    ``block_weight_specs``): the rows of the token matrix that multiplies the weight in a
+    forward pass. That is n, except for W^V of uniform attention over all tokens when
+    no Jacobian reads it: A U W^V = 1 (ubar W^V), so the forward pass sees W^V through
+    the mean token ubar alone (``numerics.attention``)."""
+    out: dict[str, tuple[tuple[int, ...], float, int]] = {}
     for spec in _leaves(block):
         weights = spec.weights(model.d)
-        if not scores and isinstance(spec, Attention) and spec.kind == "uniform":
+        averaged = (not scores and isinstance(spec, Attention) and spec.kind == "uniform")
+        if averaged:
             weights = {k: v for k, v in weights.items() if k not in ("wq", "wk")}
-        out.update(weights)
+        for name, (shape, std) in weights.items():
+            seen = 1 if averaged and spec.mask == "none" and name == "wv" else model.n
+            out[name] = (shape, std, seen)
     return out
 
 
-def _drawn_shape(model: Model, shape: tuple[int, ...], lazy: bool) -> tuple[int, ...]:
-    """The normals a weight of ``shape`` takes: all of it, or (lazy) n per output column."""
-    return (*shape[:-2], model.n, shape[-1]) if lazy else shape
+def _lazily(shape: tuple[int, ...], seen: int, lazy: bool | None) -> bool:
+    """Whether a weight of ``shape`` seen through ``seen`` token rows is drawn lazily:
+    always (``lazy``), never (``lazy=False``), or where that pays (None): from
+    rows >= 4 seen (the lazy draw takes ``seen`` normals per output column instead of
+    ``rows`` and adds a seen x seen eigendecomposition per product, none for one row)."""
+    return (seen == 1 < shape[-2] or 4 * seen <= shape[-2]) if lazy is None else lazy
 
 
-def lazy_pays(model: Model) -> bool:
-    """Lazy weights draw n normals per output column instead of d and add an n x n
-    eigendecomposition per product: worth it from d >= 4 n."""
-    return 4 * model.n <= model.d
+def _drawn(shape: tuple[int, ...], seen: int, lazily: bool) -> tuple[int, ...]:
+    """The normals a weight of ``shape`` takes: all of it, or (lazily) ``seen`` per output
+    column."""
+    return (*shape[:-2], seen, shape[-1]) if lazily else shape
 
 
-def draws_per_network(model: Model, lazy: bool = False, scores: bool = True) -> int:
-    """Gaussian draws for one network's weights (drawn in full, or lazily; ``scores`` as
-    in ``block_weight_specs``)."""
-    return sum(prod(_drawn_shape(model, shape, lazy)) for block in model.blocks
-               for shape, _ in block_weight_specs(model, block, scores).values())
+def draws_per_network(model: Model, lazy: bool | None = False, scores: bool = True) -> int:
+    """Gaussian draws for one network's weights (``lazy`` as in ``sample_model_weights``,
+    ``scores`` as in ``block_weight_specs``)."""
+    return sum(prod(_drawn(shape, seen, _lazily(shape, seen, lazy)))
+               for block in model.blocks
+               for shape, _, seen in _block_plan(model, block, scores).values())
 
 
 def sample_model_weights(model: Model, count: int, seed: int, start: int = 0,
-                         lazy: bool = False, scores: bool = True) -> list[LayerWeights]:
+                         lazy: bool | None = False, scores: bool = True) -> list[LayerWeights]:
     """The weights of networks start .. start + count - 1, one LayerWeights per block: drawn
-    in full, or (``lazy``) as the normals of their images under the token matrices of a
-    forward pass (``numerics.lazy``; its own stream, equal to the full draw in law);
-    ``scores`` as in ``block_weight_specs`` (left-out weights are None)."""
-    specs = [block_weight_specs(model, block, scores) for block in model.blocks]
-    segments = [(prod(_drawn_shape(model, shape, lazy)), 1.0 if lazy else std)
-                for spec in specs for shape, std in spec.values()]
+    in full (``lazy=False``), or as the normals of their images under the token matrices
+    of a forward pass (``numerics.lazy``; equal to the full draw in law): every weight
+    (``lazy=True``) or where that pays (None, ``_lazily``); networks with a lazy weight
+    come from their own stream. ``scores`` as in ``block_weight_specs`` (left-out weights
+    are None)."""
+    plans = [_block_plan(model, block, scores) for block in model.blocks]
+    chosen = [{name: (shape, std, seen, _lazily(shape, seen, lazy))
+               for name, (shape, std, seen) in plan.items()} for plan in plans]
+    segments = [(prod(_drawn(shape, seen, lazily)), 1.0 if lazily else std)
+                for plan in chosen for shape, std, seen, lazily in plan.values()]
     if not segments:
-        return [LayerWeights() for _ in specs]
-    flat = normal_rows(seed, LAZY_STREAM if lazy else WEIGHT_STREAM, start, count, segments)
+        return [LayerWeights() for _ in plans]
+    lazily_drawn = any(lazily for plan in chosen for *_, lazily in plan.values())
+    flat = normal_rows(seed, LAZY_STREAM if lazily_drawn else WEIGHT_STREAM, start, count,
+                       segments)
     out, offset = [], 0
-    for spec in specs:
+    for plan in chosen:
         arrays = {}
-        for name, (shape, std) in spec.items():
-            drawn = _drawn_shape(model, shape, lazy)
+        for name, (shape, std, seen, lazily) in plan.items():
+            drawn = _drawn(shape, seen, lazily)
             size = prod(drawn)
             block = flat[:, offset:offset + size].reshape(count, *drawn)
-            arrays[name] = LazyGaussian(std, block, shape[-2]) if lazy else block
+            arrays[name] = LazyGaussian(std, block, shape[-2]) if lazily else block
             offset += size
         out.append(LayerWeights(**arrays))
     return out
@@ -147,10 +174,10 @@ def _network_sampler(model: Model, tokens: Tokens, lazy: bool | None,
                      scores: bool) -> Sampler:
     """A sampler of ``measure(run, weights, count)`` over networks of ``model`` on
     ``tokens`` (fixed X, or Gaussian tokens drawn per network). ``lazy``: weights drawn
-    only as far as the forward pass sees them (numerics.lazy); None: where that pays
-    (``lazy_pays``). ``scores``: whether ``measure`` reads uniform attention's W^Q, W^K."""
+    only as far as the forward pass sees them (numerics.lazy), every one (True), none
+    (False) or where that pays (None). ``scores``: whether ``measure`` reads uniform
+    attention's W^Q, W^K (and so its W^V through every token)."""
     tokens = tokens if isinstance(tokens, GaussianTokens) else as_tokens(tokens)
-    lazy = lazy_pays(model) if lazy is None else lazy
 
     def sample(start: int, count: int, seed: int) -> np.ndarray:
         weights = sample_model_weights(model, count, seed, start, lazy, scores)

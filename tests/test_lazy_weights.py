@@ -7,6 +7,10 @@ distribution is tested by two-sample Kolmogorov-Smirnov tests on each quantity a
 on fixed random projections of the standardized vector (so the dependence between
 quantities is tested too), Bonferroni over the family at 1e-3. The same test must
 tell a lazy draw with W^V's standard deviation 3% off from the full one.
+
+Without Jacobians, W^V of uniform attention over all tokens is drawn through the mean
+token alone (d_v normals per head): the same test on forward-only models, with weights
+drawn lazily where that pays and with every weight lazy.
 """
 
 from __future__ import annotations
@@ -40,12 +44,27 @@ def _models() -> dict[str, Model]:
             "no norm softmax, no MLP": Model(3, d, (transformer_block(scaled, None),) * 3)}
 
 
+def _forward_models() -> dict[str, Model]:
+    d = 12
+    paper = transformer_block(xavier_attention(d, kind="uniform"), xavier_mlp(d, "linear"))
+    heads = transformer_block(xavier_attention(d, d_v=5, heads=2, kind="uniform"),
+                              xavier_mlp(d, "relu"), "pre")
+    alone = transformer_block(Attention(heads=1, d_k=1, d_v=d, scale=1.0, kind="uniform",
+                                        sigma_v=0.7), None)
+    return {"paper block, uniform, linear": Model(3, d, (paper,) * 3),
+            "pre-ln uniform, 2 heads + W^O, relu": Model(3, d, (heads,) * 2),
+            "uniform attention alone": Model(3, d, (alone,) * 2)}
+
+
 X = np.random.default_rng(3).standard_normal((3, 12))
 MODELS = _models()
+FORWARD_MODELS = _forward_models()
+FAMILY = len(MODELS) + 2 * len(FORWARD_MODELS)
 
 
-def _samples(model: Model, lazy: bool, seed: int) -> np.ndarray:
-    sampler = layer_gram_sampler(model, X, jacobians=True, summary="entries", lazy=lazy)
+def _samples(model: Model, lazy: bool | None, seed: int, jacobians: bool = True
+             ) -> np.ndarray:
+    sampler = layer_gram_sampler(model, X, jacobians=jacobians, summary="entries", lazy=lazy)
     return np.concatenate([sampler(start, 500, seed) for start in range(0, N, 500)])
 
 
@@ -64,9 +83,21 @@ def _p_values(a: np.ndarray, b: np.ndarray) -> list[float]:
 def test_lazy_networks_have_the_law_of_full_ones(name: str) -> None:
     model = MODELS[name]
     p = _p_values(_samples(model, True, 11), _samples(model, False, 12))
-    tests = len(p) * len(MODELS)
-    assert min(p) * tests > FAMILY_ALPHA, (name, sorted(p)[:3])
+    assert min(p) * len(p) * FAMILY > FAMILY_ALPHA, (name, sorted(p)[:3])
     assert draws_per_network(model, lazy=True) < draws_per_network(model)
+
+
+@pytest.mark.parametrize("lazy", [None, True])
+@pytest.mark.parametrize("name", sorted(FORWARD_MODELS))
+def test_uniform_attention_seen_through_the_mean_token_has_the_law_of_the_full_one(
+        name: str, lazy: bool | None) -> None:
+    model = FORWARD_MODELS[name]
+    p = _p_values(_samples(model, lazy, 11, jacobians=False),
+                  _samples(model, False, 12, jacobians=False))
+    assert min(p) * len(p) * FAMILY > FAMILY_ALPHA, (name, sorted(p)[:3])
+    value = model.blocks[0][0].branch[-1]
+    wv = sample_model_weights(model, 2, 0, lazy=lazy, scores=False)[0].wv
+    assert isinstance(wv, LazyGaussian) and wv.normals.shape == (2, value.heads, 1, value.d_v)
 
 
 def test_a_three_percent_wrong_scale_is_told_apart(monkeypatch) -> None:
@@ -81,11 +112,31 @@ def test_a_three_percent_wrong_scale_is_told_apart(monkeypatch) -> None:
     full = _samples(model, False, 12)
     monkeypatch.setattr("numerics.stack.sample_model_weights", wrong)
     p = _p_values(_samples(model, True, 11), full)
-    assert min(p) * len(p) * len(MODELS) < FAMILY_ALPHA
+    assert min(p) * len(p) * FAMILY < FAMILY_ALPHA
 
 
-def test_gram_root_is_a_root_of_singular_grams() -> None:
-    x = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 0.0]])  # rank one, a zero token
+def test_a_three_percent_wrong_scale_through_the_mean_token_is_told_apart(monkeypatch
+                                                                          ) -> None:
+    model = FORWARD_MODELS["uniform attention alone"]
+    original = sample_model_weights
+
+    def wrong(*args, **kwargs):
+        layers = original(*args, **kwargs)
+        assert all(w.wv.normals.shape[-2] == 1 for w in layers)
+        return [dataclasses.replace(w, wv=LazyGaussian(w.wv.std * 1.03, w.wv.normals,
+                                                       w.wv.rows)) for w in layers]
+
+    full = _samples(model, False, 12, jacobians=False)
+    monkeypatch.setattr("numerics.stack.sample_model_weights", wrong)
+    p = _p_values(_samples(model, None, 11, jacobians=False), full)
+    assert min(p) * len(p) * FAMILY < FAMILY_ALPHA, sorted(p)[:3]
+
+
+@pytest.mark.parametrize("x", [[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 0.0]],
+                               [[3.0, -4.0, 0.0]], [[0.0, 0.0, 0.0]]],
+                         ids=["rank one, a zero token", "one token", "one zero token"])
+def test_gram_root_is_a_root_of_singular_grams(x: list) -> None:
+    x = np.array(x)
     root = gram_root(x)
     np.testing.assert_allclose(root @ root.T, x @ x.T, atol=1e-12)
 
