@@ -49,14 +49,32 @@ def _t(x: np.ndarray) -> np.ndarray:
 
 
 def gram_root(x: np.ndarray) -> np.ndarray:
-    """R (..., n, n) with R R^T = x x^T for x (..., n, k): the symmetric root, so a
+    """R (..., n, n) with R R^T = x x^T for x (..., n, k); any root serves, since R Z has
+    the law of x W for every one. Each Gram's Cholesky factor (a tenth of the cost of an
+    eigendecomposition at n = 4 or 8) where it exists, else its symmetric root, so a
     rank-deficient Gram (equal or zero tokens) is handled exactly; for one token, its
-    norm."""
+    norm. Which root a Gram gets depends on it alone, never on the rest of its batch
+    (so chunking does not change the numbers)."""
     gram = x @ _t(x)
     if gram.shape[-1] == 1:
         return np.sqrt(gram)
-    values, vectors = np.linalg.eigh(gram)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]) @ _t(vectors)
+    try:
+        return np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        return _roots_one_by_one(gram)
+
+
+def _roots_one_by_one(gram: np.ndarray) -> np.ndarray:
+    """``gram_root`` of a batch in which some Gram has no Cholesky factor."""
+    flat = gram.reshape(-1, *gram.shape[-2:])
+    out = np.empty_like(flat)
+    for i, g in enumerate(flat):
+        try:
+            out[i] = np.linalg.cholesky(g)
+        except np.linalg.LinAlgError:
+            values, vectors = np.linalg.eigh(g)
+            out[i] = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    return out.reshape(gram.shape)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,16 @@ def test_gram_root_is_a_root_of_singular_grams(x: list) -> None:
     np.testing.assert_allclose(root @ root.T, x @ x.T, atol=1e-12)
 
 
+def test_a_network_s_root_does_not_depend_on_its_batch() -> None:
+    x = np.random.default_rng(5).standard_normal((6, 3, 5))
+    x[2, 1] = x[2, 0]  # one network's Gram is singular: no Cholesky factor
+    x[4] = 0.0
+    whole = gram_root(x)
+    for i in range(len(x)):
+        assert np.array_equal(whole[i], gram_root(x[i:i + 1])[0])
+        np.testing.assert_allclose(whole[i] @ whole[i].T, x[i] @ x[i].T, atol=1e-12)
+
+
 def test_lazy_weights_refuse_a_backward_pass() -> None:
     from numerics.sublayers import backward
 
