@@ -78,17 +78,21 @@ def test_flop_count_matches_the_cost_model(bench: ModuleType) -> None:
 
 
 def test_lazy_benchmark_runs() -> None:
-    """benchmarks/bench_lazy.py on two tiny widths: a row per width, rates positive."""
+    """benchmarks/bench_lazy.py on tiny widths: a row per width in both tables, rates
+    positive, fewer normals drawn lazily."""
     import subprocess
 
     script = BENCH.parent / "bench_lazy.py"
     proc = subprocess.run([sys.executable, str(script), "--quick", "--n", "2",
-                           "--widths", "8,16"], capture_output=True, text=True, timeout=120)
+                           "--widths", "8,16", "--stack-widths", "8,12"], capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
-    assert [row[0] for row in rows] == ["8", "16"]
-    assert all(float(row[1]) > 0 and float(row[2]) > 0 for row in rows)
-    assert all(int(row[5]) < int(row[4]) for row in rows)  # lazy draws fewer normals
+    layer, stack = proc.stdout.split("\n\n")
+    for table, widths in ((layer, ["8", "16"]), (stack, ["8", "12"])):
+        rows = [line.split() for line in table.splitlines()[2:]]
+        assert [row[0] for row in rows] == widths
+        assert all(float(row[1]) > 0 and float(row[2]) > 0 for row in rows)
+        assert all(int(row[5]) < int(row[4]) for row in rows)  # lazy draws fewer normals
 
 
 def test_width_ladder_runs_without_torch() -> None:
