@@ -17,7 +17,10 @@ measurement is blind to it): after a change to a derivation or to a printed form
 the Monte Carlo runs come back from the store and only the comparison is redone.
 
 The store is off unless the environment variable ``SIGPROP_CACHE`` names a directory
-(``use`` sets it, so worker processes started afterwards share the store). A sampler
+(``use`` sets it, so worker processes started afterwards share the store). Independently
+of it, within a ``shared`` block a run asked for twice is computed once and kept in
+memory: checks that measure one quantity at one point on one random stream (two
+formulas compared with the same networks) then cost one run. A sampler
 whose factory takes something without a canonical form (a function, say) is not
 keyed and always runs. An unreadable or malformed entry is a miss and is rewritten.
 """
@@ -160,6 +163,53 @@ class Counts:
 
 
 COUNTS = Counts()
+
+
+class _Shared:
+    """The runs kept in memory while a ``shared`` block is open (state arrays by key)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.runs: dict[str, dict[str, np.ndarray]] = {}
+        self.lock = threading.Lock()
+
+
+_SHARED = _Shared()
+
+
+@contextmanager
+def shared() -> Iterator[None]:
+    """Within the block, a keyed run asked for again (same sampler, seed, first sample,
+    count and chunk) comes back from memory, bit for bit; the runs are dropped when the
+    outermost block ends."""
+    with _SHARED.lock:
+        _SHARED.depth += 1
+    try:
+        yield
+    finally:
+        with _SHARED.lock:
+            _SHARED.depth -= 1
+            if _SHARED.depth == 0:
+                _SHARED.runs.clear()
+
+
+def sharing() -> bool:
+    """Whether a ``shared`` block is open."""
+    return _SHARED.depth > 0
+
+
+def recall(key: str) -> RunningMoments | None:
+    """The moments of run ``key`` kept by an open ``shared`` block (a fresh copy), or None."""
+    with _SHARED.lock:
+        state = _SHARED.runs.get(key)
+    return None if state is None else RunningMoments.from_state(state)
+
+
+def remember(key: str, moments: RunningMoments) -> None:
+    """Keep the moments of run ``key`` while a ``shared`` block is open."""
+    with _SHARED.lock:
+        if _SHARED.depth > 0:
+            _SHARED.runs[key] = moments.state()
 
 
 def run_key(sampler_key: str, samples: int, seed: int, chunk: int, first: int) -> str:

@@ -48,8 +48,9 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     Up to ``workers`` chunks (default: the CPU count, at most 8) are computed
     at once in threads (NumPy's generators, BLAS and ufuncs release the GIL),
     and merged in chunk order, so the result is bit-for-bit the same for any
-    number of workers. A keyed sampler's run is taken from the store of
-    :mod:`numerics.cache` when it holds it, and kept there otherwise.
+    number of workers. A keyed sampler's run is taken from memory within a
+    ``numerics.cache.shared`` block or from the store of :mod:`numerics.cache` when
+    either holds it, and kept in both otherwise.
     """
     samples = check_positive_int("samples", samples)
     chunk = chunk_for(sampler, check_positive_int("chunk", chunk))
@@ -57,15 +58,17 @@ def run_moments(sampler: Sampler, samples: int, seed: int, chunk: int,
     workers = default_workers() if workers is None else check_positive_int("workers", workers)
     first = check_index("first", first)
     sampler_key = getattr(sampler, "key", None)
-    if sampler_key is not None and cache.directory() is not None:
-        run = cache.run_key(sampler_key, samples, seed, chunk, first)
-        stored = cache.load(run)
-        if stored is not None:
-            return stored
+    if sampler_key is None or (cache.directory() is None and not cache.sharing()):
+        return _compute(sampler, samples, seed, chunk, workers, first)
+    run = cache.run_key(sampler_key, samples, seed, chunk, first)
+    moments = cache.recall(run)
+    if moments is None:
+        moments = cache.load(run)
+    if moments is None:
         moments = _compute(sampler, samples, seed, chunk, workers, first)
         cache.store(run, moments)
-        return moments
-    return _compute(sampler, samples, seed, chunk, workers, first)
+    cache.remember(run, moments)
+    return moments
 
 
 def _compute(sampler: Sampler, samples: int, seed: int, chunk: int, workers: int,

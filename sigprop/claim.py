@@ -145,6 +145,9 @@ class Claim:
     trend: Trend | None = None
     notes: str = ""
     provenance: str = "extension"  # "paper (label)" for a result the paper prints
+    #: the random stream of the claim's measurements (default: its id); claims with one
+    #: stream and one estimator draw the same networks at the same point
+    stream: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

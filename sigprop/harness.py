@@ -88,6 +88,11 @@ def check_seed(seed: int, claim_id: str, stage: int) -> int:
     return int(state.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def _seed(claim: Claim, seed: int, stage: int) -> int:
+    """The seed of a claim's measurement at ``stage``: from its stream (default its id)."""
+    return check_seed(seed, claim.stream or claim.id, stage)
+
+
 def _z(p: float) -> float:
     return float(sps.norm.isf(p))
 
@@ -128,7 +133,7 @@ def _pilot(claim: Claim, point: Point, budget: Budget, seed: int, stage: int
            ) -> tuple[Estimate, float]:
     """The pilot run of a measurement and its coefficient of variation per sample,
     cv = sd / max(|pilot mean|, claim.scale) (inf when that scale is 0)."""
-    pilot = claim.estimate(point, budget.pilot, check_seed(seed, claim.id, stage))
+    pilot = claim.estimate(point, budget.pilot, _seed(claim, seed, stage))
     sd = pilot.se * math.sqrt(pilot.n)
     scale = max(abs(pilot.mean), claim.scale)
     return pilot, (sd / scale if scale > 0 else (0.0 if sd == 0 else math.inf))
@@ -142,7 +147,7 @@ def _main_run(claim: Claim, point: Point, budget: Budget, seed: int, family_size
     if cv == 0.0 or not math.isfinite(cv):
         return pilot
     n = planned_samples(cv, claim, budget, family_size)
-    return claim.estimate(point, n, check_seed(seed, claim.id, stage + 1))
+    return claim.estimate(point, n, _seed(claim, seed, stage + 1))
 
 
 def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
@@ -177,7 +182,7 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     if (p_equiv >= ALPHA_EQUIV and p_fail >= ALPHA_FAIL / family_size and needed
             and needed <= budget.max_samples):
         extra = max(budget.pilot, int(1.2 * needed) - est.n)
-        est = pooled(est, claim.estimate(point, extra, check_seed(seed, claim.id, 2)))
+        est = pooled(est, claim.estimate(point, extra, _seed(claim, seed, 2)))
         p_fail = min(1.0, 2 * min(p_fail, z_test(est, theory)))
         p_equiv = tost(est, theory - margin * size, theory + margin * size)
         needed = samples_for_margin(est, theory, margin, size)
@@ -188,12 +193,12 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
 def _identity(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
     theory = claim.theory(point)
     draws = budget.identity_draws
-    est = claim.estimate(point, draws, check_seed(seed, claim.id, 0))
+    est = claim.estimate(point, draws, _seed(claim, seed, 0))
     scale = max(1.0, abs(theory))
     worst = abs(est.mean - theory) / scale
     detail = f"|estimate - theory| / max(1, |theory|) = {worst:.2e}"
     if claim.residuals is not None:
-        res = np.asarray(claim.residuals(point, draws, check_seed(seed, claim.id, 1)))
+        res = np.asarray(claim.residuals(point, draws, _seed(claim, seed, 1)))
         detail += f"; max relative residual over {res.size} random instances = {res.max():.2e}"
         worst = max(worst, float(res.max()))
     ok = worst <= claim.tolerance
@@ -384,8 +389,8 @@ def verify_claims(jobs: Sequence[tuple[Claim, Mapping[str, object] | None]],
 
     With ``threads`` the claims run one after another here (each one's Monte Carlo on
     threads); any other scheduler (``sigprop.scheduler``) runs each claim as a task, with
-    the same numbers (every check is seeded by run seed, claim and stage), and takes
-    registered claims only."""
+    the same numbers (every check is seeded by run seed, claim stream and stage), and
+    takes registered claims only."""
     budget = get_budget(budget) if isinstance(budget, str) else budget
     names = [claim.id for claim, _ in jobs]
     if scheduler == "threads":

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from numerics import montecarlo
 from numerics.stats import extrapolation_weights
 from sigprop import audit
 from sigprop.audit.run import (
@@ -98,6 +99,25 @@ def test_input_bound_is_false_with_a_monte_carlo_counterexample() -> None:
     assert st.exact_at(cx) > st.stated({k: v for k, v in cx.items()})
     derived = next(r for role, _, r in finding.checks if role == "derived@counterexample")
     assert derived.estimate - 5 * derived.se > st.stated(cx)
+
+
+def test_both_formulas_at_a_point_are_compared_with_one_measurement(monkeypatch) -> None:
+    good = load_text(PAPER + XLX.format(coefficient="1"))["test.xlx"]
+    runs = []
+    original = montecarlo._compute
+
+    def counted(sampler, samples, *args):
+        runs.append(samples)
+        return original(sampler, samples, *args)
+
+    monkeypatch.setattr(montecarlo, "_compute", counted)
+    finding = audit_statement(good, budget="quick", seed=2)
+    assert finding.verdict == "holds"
+    results = {role: r for role, _, r in finding.checks}
+    derived, printed = results["derived@default"], results["printed@default"]
+    assert (derived.estimate, derived.se, derived.samples) == (
+        printed.estimate, printed.se, printed.samples)
+    assert len(runs) == 2  # the pilot and the main run, once for the two formulas
 
 
 def test_a_correct_formula_holds_and_a_three_percent_mistake_is_false() -> None:

@@ -157,3 +157,23 @@ def test_the_cli_refuses_a_store_that_is_a_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"sigprop: error: cannot use {target} as the Monte Carlo store: "
                    "not a directory"]
+
+
+def test_a_shared_block_computes_a_run_asked_for_twice_once() -> None:
+    sampler = _counting_sampler(2.0, np.ones((2, 3)))
+    fresh = run_moments(sampler, 3000, seed=5, chunk=512)
+    CALLS.clear()
+    with cache.shared():
+        first = run_moments(sampler, 3000, seed=5, chunk=512)
+        computed = len(CALLS)
+        with cache.shared():  # nested blocks share one memory
+            second = run_moments(sampler, 3000, seed=5, chunk=512)
+        first.update(np.zeros(10))  # a caller's copy is its own
+        third = run_moments(sampler, 3000, seed=5, chunk=512)
+        assert len(CALLS) == computed > 0
+        run_moments(sampler, 3000, seed=6, chunk=512)  # another run is computed
+        assert len(CALLS) > computed
+    assert _same(fresh, second) and _same(fresh, third)
+    CALLS.clear()
+    run_moments(sampler, 3000, seed=5, chunk=512)  # the memory ends with the block
+    assert CALLS and not cache.sharing()

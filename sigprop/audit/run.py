@@ -28,7 +28,9 @@ For each statement:
      would decide it;
 4. Monte Carlo (``sigprop.harness``): the derivation at the default point,
    the printed formula at the counterexample point, each a harness check at
-   the run's budget (the checks of one statement are one Holm family).
+   the run's budget (the checks of one statement are one Holm family); the
+   printed and the derived formula at one point are compared with one
+   measurement of the same networks.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from numerics.cache import shared
 from numerics.stats import fit_power_law, samples_for_relative_precision, tost, z_test
 from sigprop.audit.figures import CHECKS
 from sigprop.audit.inputs import FAMILIES, family_tokens, tokens_as_list
@@ -258,8 +261,11 @@ def _breaks(rows: Sequence[ScanRow], violates: Callable[[ScanRow], bool]) -> str
 # --- Monte Carlo checks ----------------------------------------------------------------------
 
 def _claim(statement: Statement, point: Mapping[str, Any], side: str,
-           model: Model | None = None, ladder: Ladder | None = None) -> Claim:
-    """A harness claim for one side (``printed`` or ``derived``) at one point."""
+           model: Model | None = None, ladder: Ladder | None = None, at: str = "") -> Claim:
+    """A harness claim for one side (``printed`` or ``derived``) at one point. The two
+    sides' claims at the point named ``at`` share their random stream, so they compare
+    their formulas with one measurement of the same networks (a paired comparison, run
+    once within the statement's ``numerics.cache.shared`` block)."""
     x = point.get("X")
 
     def full(p: Mapping[str, float]) -> dict[str, Any]:
@@ -282,7 +288,8 @@ def _claim(statement: Statement, point: Mapping[str, Any], side: str,
         derive=lambda: Derived(sp.Symbol(side), evaluator=value),
         estimator=lambda p, n, s: statement.estimate_at(full(p), n, s, model),
         ladder=ladder, tolerance=1e-12 if statement.relation == "zero" else 1e-9,
-        scale=1.0 if statement.quantity.reduce == "correlation" else 0.0)
+        scale=1.0 if statement.quantity.reduce == "correlation" else 0.0,
+        stream=f"{statement.id}@{at}" if at else "")
 
 
 def _representative(statement: Statement) -> list[dict[str, Any]]:
@@ -331,6 +338,13 @@ def audit_statement(statement: Statement, budget: str = "standard", seed: int = 
                     timeout: float = DEFAULT_TIMEOUT) -> Finding:
     """The finding for one statement (see the module doc)."""
     t0 = time.perf_counter()
+    with shared():
+        finding = _audit(statement, budget, seed, timeout)
+    finding.seconds = time.perf_counter() - t0
+    return finding
+
+
+def _audit(statement: Statement, budget: str, seed: int, timeout: float) -> Finding:
     finding = Finding(statement)
     derivation = statement.derivation
     finding.symbolic = run_limited(
@@ -354,7 +368,6 @@ def audit_statement(statement: Statement, budget: str = "standard", seed: int = 
             _audit_bound(finding, budget, seed)
         else:
             _audit_equality(finding, budget, seed)
-    finding.seconds = time.perf_counter() - t0
     return finding
 
 
@@ -449,12 +462,12 @@ def _audit_equality(finding: Finding, budget: str, seed: int) -> None:
         return
     differs = [r for r in rows if r.gap > AGREE]
     cx = _counterexample(rows, lambda r: r.gap > AGREE)
-    jobs = [("derived@default", _claim(st, base, "derived"), base)]
+    jobs = [("derived@default", _claim(st, base, "derived", at="default"), base)]
     if cx is not None:
-        jobs += [("printed@counterexample", _claim(st, cx.point, "printed"), cx.point),
-                 ("derived@counterexample", _claim(st, cx.point, "derived"), cx.point)]
+        jobs += [(f"{side}@counterexample", _claim(st, cx.point, side, at="counterexample"),
+                  cx.point) for side in ("printed", "derived")]
     elif st.relation != "zero":
-        jobs.append(("printed@default", _claim(st, base, "printed"), base))
+        jobs.append(("printed@default", _claim(st, base, "printed", at="default"), base))
     results = _run_checks(finding, jobs, budget, seed)
     if not _confirmed(finding, results["derived@default"]):
         return
