@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 
 import numpy as np
@@ -35,6 +37,8 @@ ISSUE_IDS = [
 ]
 
 STATEMENTS = audit.load()
+#: the module (sigprop.audit exports a function named run)
+audit_run = importlib.import_module("sigprop.audit.run")
 
 PAPER = '[paper]\nid = "test"\ntitle = "A test paper"\n'
 XLX = """
@@ -118,6 +122,10 @@ def test_both_formulas_at_a_point_are_compared_with_one_measurement(monkeypatch)
     assert (derived.estimate, derived.se, derived.samples) == (
         printed.estimate, printed.se, printed.samples)
     assert len(runs) == 2  # the pilot and the main run, once for the two formulas
+    runs.clear()
+    monkeypatch.setattr(audit_run, "shared", contextlib.nullcontext)
+    audit_statement(good, budget="quick", seed=2)
+    assert len(runs) == 4  # without the statement's shared block, once per formula
 
 
 def test_a_correct_formula_holds_and_a_three_percent_mistake_is_false() -> None:
