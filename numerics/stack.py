@@ -61,21 +61,14 @@ def _leaves(sublayers: Sequence[Sublayer]) -> Iterator[Sublayer]:
             yield spec
 
 
-def block_weight_specs(model: Model, block: Block, scores: bool = True
-                       ) -> dict[str, tuple[tuple[int, ...], float]]:
-    """(shape, std) of every weight the block's sublayers declare; without ``scores``,
-    uniform attention's W^Q, W^K (which only Jacobians read) are left out."""
-    return {name: (shape, std) for name, (shape, std, _) in
-            _block_plan(model, block, scores).items()}
-
-
 def _block_plan(model: Model, block: Block, scores: bool
                 ) -> dict[str, tuple[tuple[int, ...], float, int]]:
-    """(shape, std, rows seen) of the weights of ``block`` (``scores`` as in
-    ``block_weight_specs``): the rows of the token matrix that multiplies the weight in a
-    forward pass. That is n, except for W^V of uniform attention over all tokens when
-    no Jacobian reads it: A U W^V = 1 (ubar W^V), so the forward pass sees W^V through
-    the mean token ubar alone (``numerics.attention``)."""
+    """(shape, std, rows seen) of every weight the block's sublayers declare; without
+    ``scores``, uniform attention's W^Q, W^K (which only Jacobians read) are left out.
+    The rows seen are those of the token matrix that multiplies the weight in a forward
+    pass: n, except for W^V of uniform attention over all tokens when no Jacobian reads
+    it: A U W^V = 1 (ubar W^V), so the forward pass sees W^V through the mean token ubar
+    alone (``numerics.attention``)."""
     out: dict[str, tuple[tuple[int, ...], float, int]] = {}
     for spec in _leaves(block):
         weights = spec.weights(model.d)
@@ -106,7 +99,7 @@ def _drawn(shape: tuple[int, ...], seen: int, lazily: bool) -> tuple[int, ...]:
 
 def draws_per_network(model: Model, lazy: bool | None = False, scores: bool = True) -> int:
     """Gaussian draws for one network's weights (``lazy`` as in ``sample_model_weights``,
-    ``scores`` as in ``block_weight_specs``)."""
+    ``scores`` as in ``_block_plan``)."""
     return sum(prod(_drawn(shape, seen, _lazily(shape, seen, lazy)))
                for block in model.blocks
                for shape, _, seen in _block_plan(model, block, scores).values())
@@ -118,7 +111,7 @@ def sample_model_weights(model: Model, count: int, seed: int, start: int = 0,
     in full (``lazy=False``), or as the normals of their images under the token matrices
     of a forward pass (``numerics.lazy``; equal to the full draw in law): every weight
     (``lazy=True``) or where that pays (None, ``_lazily``); networks with a lazy weight
-    come from their own stream. ``scores`` as in ``block_weight_specs`` (left-out weights
+    come from their own stream. ``scores`` as in ``_block_plan`` (left-out weights
     are None)."""
     plans = [_block_plan(model, block, scores) for block in model.blocks]
     chosen = [{name: (shape, std, seen, _lazily(shape, seen, lazy))
