@@ -48,33 +48,50 @@ def _t(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+#: a Gram whose Cholesky pivot falls to this fraction of its largest diagonal entry is
+#: rank-deficient to rounding: it gets the symmetric root instead
+PIVOT_FLOOR = 1e-12
+
+
 def gram_root(x: np.ndarray) -> np.ndarray:
     """R (..., n, n) with R R^T = x x^T for x (..., n, k); any root serves, since R Z has
-    the law of x W for every one. Each Gram's Cholesky factor (a tenth of the cost of an
-    eigendecomposition at n = 4 or 8) where it exists, else its symmetric root, so a
+    the law of x W for every one. Each Gram's Cholesky factor (``_cholesky``, a quarter
+    of the cost of an eigendecomposition at n = 4 or 8) unless a pivot falls to
+    PIVOT_FLOOR of its largest diagonal entry, else its symmetric root, so a
     rank-deficient Gram (equal or zero tokens) is handled exactly; for one token, its
-    norm. Which root a Gram gets depends on it alone, never on the rest of its batch
-    (so chunking does not change the numbers)."""
+    norm. Which root a Gram gets, and every bit of it, depends on that Gram alone, never
+    on the rest of its batch (so chunking does not change the numbers)."""
     gram = x @ _t(x)
     if gram.shape[-1] == 1:
         return np.sqrt(gram)
-    try:
-        return np.linalg.cholesky(gram)
-    except np.linalg.LinAlgError:
-        return _roots_one_by_one(gram)
+    root, factored = _cholesky(gram)
+    if not factored.all():
+        values, vectors = np.linalg.eigh(gram[~factored])
+        root[~factored] = (vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+                           ) @ _t(vectors)
+    return root
 
 
-def _roots_one_by_one(gram: np.ndarray) -> np.ndarray:
-    """``gram_root`` of a batch in which some Gram has no Cholesky factor."""
-    flat = gram.reshape(-1, *gram.shape[-2:])
-    out = np.empty_like(flat)
-    for i, g in enumerate(flat):
-        try:
-            out[i] = np.linalg.cholesky(g)
-        except np.linalg.LinAlgError:
-            values, vectors = np.linalg.eigh(g)
-            out[i] = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-    return out.reshape(gram.shape)
+def _cholesky(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-triangular L with L L^T = G for a batch of Grams G (..., n, n), column by
+    column with the same arithmetic for every Gram (pivot_j = G_jj - sum_k<j L_jk^2,
+    L_jj = sqrt(pivot_j), L_ij = (G_ij - sum_k<j L_ik L_jk) / L_jj), and whether each
+    Gram's pivots stayed above PIVOT_FLOOR times its largest diagonal entry (where not,
+    L is not its root). Batched LAPACK would be faster, but its whole batch fails when
+    one Gram does, and factoring one Gram at a time on that path rounds differently."""
+    n = gram.shape[-1]
+    low = np.zeros_like(gram)
+    floor = PIVOT_FLOOR * np.einsum("...ii->...i", gram).max(axis=-1)
+    factored = np.ones(gram.shape[:-2], dtype=bool)
+    for j in range(n):
+        row = low[..., j, :j]
+        pivot = gram[..., j, j] - np.einsum("...k,...k->...", row, row)
+        factored &= pivot > floor
+        diagonal = np.sqrt(np.where(pivot > floor, pivot, 1.0))
+        low[..., j, j] = diagonal
+        column = gram[..., j + 1:, j] - np.einsum("...ik,...k->...i", low[..., j + 1:, :j], row)
+        low[..., j + 1:, j] = column / diagonal[..., None]
+    return low, factored
 
 
 @dataclass(frozen=True)
