@@ -13,7 +13,7 @@ Second table: the paper's block under uniform attention (linear feed-forward, Xa
 16 blocks, n = 4: the stacks of the audit's Lemmas 3.2 and 3.3), 1^T Y Y^T 1 of the
 output Y (numerics.stack's output_sampler). "full" draws every weight (3 d^2 normals per
 block); "where it pays" (the samplers' default) draws W^V through the mean token alone
-(d normals, since A U W^V = 1 ubar W^V) and W^1, W^2 lazily from d >= 2 n.
+(d normals, since A U W^V = 1 ubar W^V) and W^1, W^2 lazily from d >= 3 n.
 
 Both are equal in law to the full draws (tests/test_lazy_weights.py). Times include
 drawing the weights; each cell is the best of three runs of one batch.

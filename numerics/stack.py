@@ -84,11 +84,13 @@ def _block_plan(model: Model, block: Block, scores: bool
 def _lazily(shape: tuple[int, ...], seen: int, lazy: bool | None) -> bool:
     """Whether a weight of ``shape`` seen through ``seen`` token rows is drawn lazily:
     always (``lazy``), never (``lazy=False``), or where that pays (None): from
-    rows >= 2 seen: the lazy draw takes ``seen`` normals per output column instead of
-    ``rows`` and adds a seen x seen Gram and its Cholesky factor per product, which the
-    saved normals outweigh from there on (all-lazy uniform and softmax stacks at n = 4
-    ran 1.4x and 1.9x faster than full ones at d = 8, and slower at d = 6 or 7)."""
-    return 2 * seen <= shape[-2] if lazy is None else lazy
+    rows >= 3 seen, or one seen row (no root). The lazy draw takes ``seen`` normals per
+    output column instead of ``rows`` and adds a seen x seen Gram and its Cholesky
+    factor per product, which the saved normals outweigh from there on: stacks of 16
+    blocks with every weight lazy ran 1.26x (softmax, n = 4, d = 12) and 1.95x
+    (softmax, n = 8, d = 24) as fast as full ones, but 0.92x for softmax at n = 4,
+    d = 8."""
+    return (seen == 1 < shape[-2] or 3 * seen <= shape[-2]) if lazy is None else lazy
 
 
 def _drawn(shape: tuple[int, ...], seen: int, lazily: bool) -> tuple[int, ...]:
