@@ -12,7 +12,9 @@ token: the forward pass sees W^V only through ubar (a lazy W^V then takes d_v no
 
 The mask is "none" or "causal" (token i sees tokens 1..i: the logits above the
 diagonal are -inf). ``attention_weights`` is the one place where attention
-weights are computed; every sampler and Jacobian takes A from it.
+weights are computed (uniform ones by ``averaging_matrix``, which the forward pass
+also uses directly when it needs no Q, K or V); every sampler and Jacobian takes A
+from them.
 
 Backward of the scalar <O, dO>:
 

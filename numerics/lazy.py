@@ -86,8 +86,9 @@ def _cholesky(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for j in range(n):
         row = low[..., j, :j]
         pivot = gram[..., j, j] - np.einsum("...k,...k->...", row, row)
-        factored &= pivot > floor
-        diagonal = np.sqrt(np.where(pivot > floor, pivot, 1.0))
+        clear = pivot > floor
+        factored &= clear
+        diagonal = np.sqrt(np.where(clear, pivot, 1.0))
         low[..., j, j] = diagonal
         column = gram[..., j + 1:, j] - np.einsum("...ik,...k->...i", low[..., j + 1:, :j], row)
         low[..., j + 1:, j] = column / diagonal[..., None]
