@@ -18,6 +18,7 @@ from sigprop.audit.run import (
     VERDICTS,
     _limit_at,
     _limit_check,
+    _limit_rows,
     audit_statement,
 )
 from sigprop.audit.statements import load_text
@@ -149,7 +150,7 @@ def test_the_depth_ladder_resolves_every_limit_derivation() -> None:
             continue
         base = statement.point()
         claim, _ = _limit_check(statement, base)
-        if claim.ladder is None:  # reached at the top rung: one exact check
+        if claim.ladder is None:  # reached on a rung: one exact check
             continue
         limit = _limit_at(statement, base)
         tokens = {"X": base["X"]} if "X" in base else {}
@@ -161,6 +162,30 @@ def test_the_depth_ladder_resolves_every_limit_derivation() -> None:
         assert abs(extrapolation_weights(LIMIT_LADDER, 1.0, 1) @ gaps) > claim.margin / 20
         checked += 1
     assert checked >= 3
+
+
+def test_a_reached_limit_is_checked_on_the_first_rung_that_reaches_it() -> None:
+    """Where the derivation reaches its limit geometrically, the printed limit is checked
+    once, on the cheapest rung whose exact mean is the limit (to 1e-6): at the default
+    point of the constant-alpha cosine statement (reached at L = 32) and at points whose
+    tokens already sit at the fixed point (reached at once)."""
+    st = STATEMENTS["noci2022.thm-expected-cosine.constant-alpha"]
+    points = [st.point()] + [r.point for r in _limit_rows(st, 0)
+                             if r.origin.startswith("family:")]
+    rungs = set()
+    for point in points:
+        claim, at = _limit_check(st, point)
+        if claim.ladder is not None:  # a slow approach: the ladder
+            continue
+        limit = _limit_at(st, point)
+        depth = int(at[st.limit])
+        rungs.add(depth)
+        tokens = {"X": point["X"]} if "X" in point else {}
+        gaps = {r: abs(st.exact_at(st.point({**st.free(point), st.limit: r, **tokens}))
+                       - limit) / abs(limit) for r in LIMIT_LADDER if r <= depth}
+        assert gaps[depth] <= 1e-6
+        assert all(gap > 1e-6 for r, gap in gaps.items() if r < depth)
+    assert 32 in rungs and min(rungs) < 32
 
 
 def test_constant_alpha_cosine_needs_a_nonzero_mean_token() -> None:

@@ -625,14 +625,15 @@ def _limit_rows(statement: Statement, seed: int) -> list[ScanRow]:
 def _limit_check(statement: Statement, point: Mapping[str, Any]
                  ) -> tuple[Claim, dict[str, Any]]:
     """How Monte Carlo checks a printed limit at ``point``: where the derivation has
-    already reached its limit at the top of the ladder (a geometric approach), one exact
-    check there; otherwise the ladder, declaring c0 + c1/L + c2/L^2."""
-    top = statement.point({**statement.free(point), statement.limit: max(LIMIT_LADDER),
-                           **({"X": point["X"]} if "X" in point else {})})
-    reached = statement.exact_at(top)
+    already reached its limit (to 1e-6, relative) on a rung of the ladder (a geometric
+    approach), one exact check at the first such rung, the cheapest network whose mean is
+    the limit; otherwise the ladder, declaring c0 + c1/L + c2/L^2."""
     limit = _limit_at(statement, point)
-    if abs(reached - limit) <= 1e-6 * max(abs(limit), 1e-300):
-        return _claim(statement, top, "printed"), top
+    tokens = {"X": point["X"]} if "X" in point else {}
+    for rung in LIMIT_LADDER:
+        at = statement.point({**statement.free(point), statement.limit: rung, **tokens})
+        if abs(statement.exact_at(at) - limit) <= 1e-6 * max(abs(limit), 1e-300):
+            return _claim(statement, at, "printed"), at
     ladder = Ladder(statement.limit, LIMIT_LADDER, rate=1.0, terms=LIMIT_TERMS)
     return _claim(statement, point, "printed", ladder=ladder), point
 
@@ -667,8 +668,9 @@ def _audit_limit(finding: Finding, budget: str, seed: int) -> None:
             return
         _holds(finding, budget, seed, len(rows))
         how = (f"the Monte Carlo ladder extrapolates to it ({ladder.detail.split(';')[0]})"
-               if ladder.detail else f"Monte Carlo at {st.limit} = {max(LIMIT_LADDER)}, where "
-               f"the derivation has reached it, agrees ({_describe(ladder)})")
+               if ladder.detail else f"Monte Carlo at {st.limit} = "
+               f"{int(ladder.params[st.limit])}, where the derivation has reached it, agrees "
+               f"({_describe(ladder)})")
         finding.summary += f"; the printed limit: {how}"
         return
     finding.counterexample = cx.point if cx else None
