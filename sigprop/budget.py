@@ -6,13 +6,16 @@ probability ``power`` at the family-wise level, and ``margin_scale`` scales
 each claim's equivalence margin delta. The sample size of every exact check
 then follows from a pilot estimate of the per-sample coefficient of
 variation cv = sd/|pilot mean| (the theory value is never consulted, so the
-measurement is blind to the claim it is compared with):
+plan is blind to the claim it is compared with):
 
-    N_detect = ((z_{1-alpha_fw/(2m)} + z_power) * cv / detect)^2
-    N_equiv  = ((z_{1-alpha_eq} + z_{1-(1-power)/2}) * cv / delta)^2
+    N_detect = ((z_{1-alpha_fw/(2 m k)} + z_power) * cv / detect)^2
+    N_equiv  = ((z_{1-alpha_eq/k} + z_{1-(1-power)/2}) * cv / delta)^2
     N        = min(max(N_detect, N_equiv, pilot), max_samples)
 
-with m the number of checks in the run (the strictest Holm level).
+with m the number of checks in the run (the strictest Holm level) and k the looks of
+the check: an exact check takes ``LOOKS`` = 2 (half of N, then the rest only when the
+first half has not decided the verdict, which then depends on the theory), a ladder or
+a trend one.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ BUDGETS: dict[str, Budget] = {
 ALPHA_FAIL = 1e-6
 #: level of each equivalence test (TOST): pass means the (1 - 2 alpha) CI lies in the margin
 ALPHA_EQUIV = 0.005
+#: looks of an exact check (``sigprop.harness._exact``): half the planned samples, then the
+#: rest only when the first look has not decided; every test is Bonferroni-corrected over them
+LOOKS = 2
 
 
 def get_budget(name: str) -> Budget:

@@ -38,13 +38,14 @@ from numerics.stats import (
     extrapolation_gof,
     extrapolation_weights,
     holm,
+    normal_quantile,
     samples_for_relative_precision,
     samples_to_detect,
     tost,
     tost_relative,
     z_test,
 )
-from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, Budget, get_budget
+from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, LOOKS, Budget, get_budget
 from sigprop.claim import Claim, Ladder
 from sigprop.expressions import describe_point
 from sigprop.params import Point
@@ -94,17 +95,20 @@ def _seed(claim: Claim, seed: int, stage: int) -> int:
 
 
 def _z(p: float) -> float:
-    return float(sps.norm.isf(p))
+    return -normal_quantile(p)
 
 
-def planned_samples(cv: float, claim: Claim, budget: Budget, family_size: int) -> int:
-    """Samples for the budget's detection power and the equivalence margin
-    (see :mod:`sigprop.budget` for the formulas)."""
+def planned_samples(cv: float, claim: Claim, budget: Budget, family_size: int,
+                    looks: int = 1) -> int:
+    """Samples for the budget's detection power and the equivalence margin, every test
+    Bonferroni-corrected over ``looks`` looks (see :mod:`sigprop.budget` for the
+    formulas)."""
     if cv == 0.0:
         return budget.pilot
-    n_detect = samples_to_detect(cv, budget.detect, ALPHA_FAIL / family_size, budget.power)
+    n_detect = samples_to_detect(cv, budget.detect, ALPHA_FAIL / (looks * family_size),
+                                 budget.power)
     n_equiv = samples_for_relative_precision(
-        cv, claim.margin * budget.margin_scale, ALPHA_EQUIV, budget.power
+        cv, claim.margin * budget.margin_scale, ALPHA_EQUIV / looks, budget.power
     )
     return int(min(max(n_detect, n_equiv, budget.pilot), budget.max_samples))
 
@@ -165,29 +169,45 @@ def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size:
 
 
 def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
-    """Exact claims, with at most one extension run when the first look is
-    inconclusive (the pilot under-estimated the spread, as heavy tails do).
-    The fail test is then Bonferroni-corrected over the two looks."""
+    """Exact claims, in up to ``LOOKS`` = 2 looks (a group-sequential design).
+
+    The pilot plans N samples (``planned_samples``, blind to the theory, at the levels of
+    tests Bonferroni-corrected over two looks). The first look measures half of them and
+    stops once the verdict is decided: the equivalence test passes at ALPHA_EQUIV / 2, or
+    the discrepancy is rejected at the strictest Holm level. Otherwise the second look adds
+    the other half (or, when the first look shows that the margin needs more, as heavy
+    tails do, up to 1.2 times what it needs). Each test's p-value is the smaller of its
+    looks' times LOOKS, so a theory off by the margin passes with probability at most
+    ALPHA_EQUIV, and a correct one fails with at most the family-wise level: a correct
+    theory usually stops at half the samples, a wrong one is measured in full."""
     theory = claim.theory(point)
-    est = _measure(claim, point, budget, seed, family_size, stage=0)
     margin = claim.margin * budget.margin_scale
     size = max(abs(theory), claim.scale)
+    low, high = theory - margin * size, theory + margin * size
+    pilot, cv = _pilot(claim, point, budget, seed, 0)
+    looks = LOOKS
+    if cv == 0.0 or not math.isfinite(cv):  # nothing to plan: the pilot is the one look
+        est, looks = pilot, 1
+    else:
+        planned = planned_samples(cv, claim, budget, family_size, LOOKS)
+        est = claim.estimate(point, math.ceil(planned / LOOKS), _seed(claim, seed, 1))
     if est.se == 0.0:
         close = abs(est.mean - theory) <= claim.tolerance * max(1.0, abs(theory))
         return dict(theory=theory, est=est, margin=margin, p_fail=1.0 if close else 0.0,
                     p_equiv=0.0 if close else 1.0, needed=None)
-    p_fail = z_test(est, theory)
-    p_equiv = tost(est, theory - margin * size, theory + margin * size)
-    needed = samples_for_margin(est, theory, margin, size)
-    if (p_equiv >= ALPHA_EQUIV and p_fail >= ALPHA_FAIL / family_size and needed
-            and needed <= budget.max_samples):
-        extra = max(budget.pilot, int(1.2 * needed) - est.n)
-        est = pooled(est, claim.estimate(point, extra, _seed(claim, seed, 2)))
-        p_fail = min(1.0, 2 * min(p_fail, z_test(est, theory)))
-        p_equiv = tost(est, theory - margin * size, theory + margin * size)
+    p_fail, p_equiv = z_test(est, theory), tost(est, low, high)
+    decided = p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size
+    if looks == LOOKS and not decided:
         needed = samples_for_margin(est, theory, margin, size)
-    return dict(theory=theory, est=est, margin=margin, p_fail=p_fail, p_equiv=p_equiv,
-                needed=needed, size=size)
+        target = planned
+        if needed and planned < 1.2 * needed and needed <= budget.max_samples:
+            target = int(1.2 * needed)
+        est = pooled(est, claim.estimate(point, max(budget.pilot, target - est.n),
+                                         _seed(claim, seed, 2)))
+        p_fail, p_equiv = min(p_fail, z_test(est, theory)), min(p_equiv, tost(est, low, high))
+    return dict(theory=theory, est=est, margin=margin, p_fail=min(1.0, looks * p_fail),
+                p_equiv=min(1.0, looks * p_equiv), size=size,
+                needed=samples_for_margin(est, theory, margin, size))
 
 
 def _identity(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:

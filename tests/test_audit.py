@@ -122,11 +122,13 @@ def test_both_formulas_at_a_point_are_compared_with_one_measurement(monkeypatch)
     derived, printed = results["derived@default"], results["printed@default"]
     assert (derived.estimate, derived.se, derived.samples) == (
         printed.estimate, printed.se, printed.samples)
-    assert len(runs) == 2  # the pilot and the main run, once for the two formulas
+    # the pilot and the looks of the exact check (one or two), once for the two formulas
+    once = len(runs)
+    assert once in (2, 3)
     runs.clear()
     monkeypatch.setattr(audit_run, "shared", contextlib.nullcontext)
     audit_statement(good, budget="quick", seed=2)
-    assert len(runs) == 4  # without the statement's shared block, once per formula
+    assert len(runs) == 2 * once  # without the statement's shared block, once per formula
 
 
 def test_a_correct_formula_holds_and_a_three_percent_mistake_is_false() -> None:

@@ -132,3 +132,74 @@ def test_a_planned_ladder_keeps_the_limits_variance_at_less_cost() -> None:
         assert planned @ costs < 0.8 * (equal @ costs)  # wide rungs cost more: not a tie
     flat = Ladder("L", (1, 2, 3, 4), rate=1.0)
     assert _ladder_plan(flat, [1.0, 0.0, math.inf, 1.0])[1:3] == [0.0, math.inf]
+
+
+
+def _toy_exact(mean: float, cv: float, noise: bool = True,
+               calls: list[int] | None = None) -> Claim:
+    """An exact claim of theory 1 whose runs are Gaussian sample means of the given
+    per-sample mean and coefficient of variation (sd = cv mean): mean + sd Z / sqrt(n),
+    Z drawn from the run's seed (or 0 without ``noise``). No Monte Carlo, so thousands
+    of checks are cheap."""
+    sd = cv * mean
+
+    def estimator(_p, n, s):
+        if calls is not None:
+            calls.append(n)
+        z = np.random.default_rng(s).standard_normal() if noise else 0.0
+        return Estimate(mean=mean + sd * z / math.sqrt(n), se=sd / math.sqrt(n), n=n)
+
+    return Claim(id="toy.exact", title="toy", kind="exact", section="test", statement="1",
+                 assumptions=(), params=params(d=16), derive=lambda: Derived(sp.Integer(1)),
+                 estimator=estimator)
+
+
+def test_an_exact_check_stops_at_half_its_samples_once_the_verdict_is_decided() -> None:
+    """Group-sequential exact checks: the pilot plans N samples; a correct theory passes
+    on the first look (pilot + N/2), a theory off by 2.5% is not yet rejected there at
+    the family-wise level and fails on the second look, which brings the run to N, and
+    one off by 5% fails on the first look."""
+    calls: list[int] = []
+    right = verify_claim(_toy_exact(1.0, 0.3, noise=False, calls=calls), seed=0)
+    assert right.verdict == "pass" and len(calls) == 2
+    pilot, half = calls
+    calls.clear()
+    wrong = verify_claim(_toy_exact(1.025, 0.3, noise=False, calls=calls), seed=0)
+    assert wrong.verdict == "fail" and calls[:2] == [pilot, half] and len(calls) == 3
+    assert wrong.samples == half + calls[2] in (2 * half - 1, 2 * half)
+    calls.clear()
+    far = verify_claim(_toy_exact(1.05, 0.3, noise=False, calls=calls), seed=0)
+    assert far.verdict == "fail" and calls == [pilot, half]
+
+
+@pytest.mark.parametrize(("offset", "verdict", "bound"), [
+    (0.02, "pass", 0.005),  # a theory off by the margin passes at most at ALPHA_EQUIV
+    (0.03, "fail", 0.99),   # one off by the budget's detect is caught with its power
+])
+def test_sequential_exact_checks_keep_their_error_rates(offset: float, verdict: str,
+                                                        bound: float) -> None:
+    """Over 4000 seeds of a Gaussian estimator whose mean is off by ``offset`` (relative),
+    the share of ``verdict`` is within its bound (one-sided binomial test at 1e-4: a
+    calibrated design fails it once in 10^4 draws of these seeds)."""
+    from scipy import stats as sps
+
+    claim = _toy_exact(1.0 + offset, 0.5)
+    runs = 4000
+    hits = sum(verify_claim(claim, seed=s).verdict == verdict for s in range(runs))
+    if verdict == "pass":
+        assert sps.binom.sf(hits - 1, runs, bound) > 1e-4, hits
+    else:
+        assert sps.binom.cdf(hits, runs, bound) > 1e-4, hits
+
+
+def test_a_correct_theory_mostly_stops_at_the_first_look() -> None:
+    """The saving the sequential design is for: planned at power 0.99, a correct theory
+    passes on the first look when |Z| < 1.03 there, about 70% of seeds (95% binomial
+    interval over 1000 seeds within 0.64 .. 0.76), and is never failed."""
+    runs, first = 1000, 0
+    for seed in range(runs):
+        calls: list[int] = []
+        result = verify_claim(_toy_exact(1.0, 0.5, calls=calls), seed=seed)
+        assert result.verdict != "fail"
+        first += len(calls) == 2
+    assert 0.64 < first / runs < 0.76, first
