@@ -13,8 +13,10 @@ A run of :func:`numerics.montecarlo.run_moments` is a deterministic function of
 The store keys a run by the SHA-256 of all three and keeps its moments (count, shift,
 mean, M2) in an ``.npz`` file, so a stored run gives bit for bit the moments a fresh
 run would. Nothing about the theory a run is compared with enters the key (the
-measurement is blind to it): after a change to a derivation or to a printed formula,
-the Monte Carlo runs come back from the store and only the comparison is redone.
+sample sizes are planned blind to it): after a change to a derivation or to a printed
+formula, the Monte Carlo runs come back from the store and only the comparison is redone
+(plus any run the new comparison asks for that the old one did not, such as a second
+look).
 
 The store is off unless the environment variable ``SIGPROP_CACHE`` names a directory
 (``use`` sets it, so worker processes started afterwards share the store). Independently

@@ -12,9 +12,10 @@
    the share of "fail" verdicts is the detection rate (target >= 95%).
 
 The design is paired: a planted mistake is verified on the same seeds, hence
-(the measurement being blind to the theory, :func:`sigprop.harness._measure`)
-on the very same Monte Carlo draws as the correct theory, so a detection rate
-says "on data that confirm the right formula, the wrong one is rejected".
+(sample sizes being planned blind to the theory, :mod:`sigprop.budget`) on the very
+same Monte Carlo draws as the correct theory, so a detection rate says "on data that
+confirm the right formula, the wrong one is rejected"; an exact check's second look,
+taken only when the first leaves the verdict open, adds draws of the same stream.
 Estimates are memoised per (point, samples, seed); only the theory side is
 recomputed for each mistake, which makes the slow ladder checks of the
 asymptotic claims affordable. Each rate is still over independent seeds.

@@ -11,6 +11,10 @@ Verdicts:
 - ``inconclusive``: neither; ``samples_needed`` says how many samples would
   bring the interval inside the margin if the current mean held.
 
+Exact claims are measured in up to two looks (``_exact``): half the planned samples,
+then the rest only when the first half leaves the verdict open; both tests are
+Bonferroni-corrected over the looks.
+
 Identity claims are checked to float64 precision on random instances (no
 statistics); asymptotic claims by extrapolating the relative discrepancy
 across a ladder of widths to infinite width, fitting one order of the expansion
