@@ -21,9 +21,10 @@ recomputed for each mistake, which makes the slow ladder checks of the
 asymptotic claims affordable. Each rate is still over independent seeds.
 
 3. z-scores: z = (estimate - theory) / se of the correct theory on each seed (for an
-   asymptotic claim, of the extrapolated limit). For a calibrated normal statistic
-   |z| > 2.5 happens on 1.24% of seeds; the report gives each claim's largest |z| and
-   how many seeds exceed 2.5.
+   asymptotic claim, of the extrapolated limit; for an exact claim, of its first look,
+   the measurement whose size is planned blind to the theory). For a calibrated normal
+   statistic |z| > 2.5 happens on 1.24% of seeds; the report gives each claim's largest
+   |z| and how many seeds exceed 2.5.
 
 The unit of work is one (claim, seed, budget): the correct theory and every planted
 mistake on that seed, in one task so that they share the memo. Tasks run on any
@@ -76,13 +77,16 @@ class Rate:
 
 @dataclass
 class ZScores:
-    """z = (estimate - theory) / se of the correct theory, one per seed with se > 0."""
+    """z = (estimate - theory) / se of the correct theory, one per seed with se > 0: of
+    the measurement planned blind to the theory (``Result.z``: an exact check's first
+    look, since stopping after it when the verdict is decided would leave the reported
+    estimates' z short of its tails)."""
 
     values: list[float] = field(default_factory=list)
 
     def add(self, result: Result) -> None:
-        if result.se > 0:
-            self.values.append((result.estimate - result.theory) / result.se)
+        if result.z is not None:
+            self.values.append(result.z)
 
     @property
     def max_abs(self) -> float | None:

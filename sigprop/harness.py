@@ -79,6 +79,10 @@ class Result:
     seconds: float
     detail: str = ""
     rows: tuple[dict, ...] = field(default_factory=tuple)
+    #: (estimate - theory) / se of the measurement whose size was planned blind to the
+    #: theory: an exact check's first look (whether or not a second followed), the whole
+    #: measurement otherwise; N(0, 1) for a correct theory. None when that se is 0.
+    z: float | None = None
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -200,6 +204,7 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
         return dict(theory=theory, est=est, margin=margin, p_fail=1.0 if close else 0.0,
                     p_equiv=0.0 if close else 1.0, needed=None)
     p_fail, p_equiv = z_test(est, theory), tost(est, low, high)
+    first_z = (est.mean - theory) / est.se
     decided = p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size
     if looks == LOOKS and not decided:
         needed = samples_for_margin(est, theory, margin, size)
@@ -210,7 +215,7 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
                                          _seed(claim, seed, 2)))
         p_fail, p_equiv = min(p_fail, z_test(est, theory)), min(p_equiv, tost(est, low, high))
     return dict(theory=theory, est=est, margin=margin, p_fail=min(1.0, looks * p_fail),
-                p_equiv=min(1.0, looks * p_equiv), size=size,
+                p_equiv=min(1.0, looks * p_equiv), size=size, z=first_z,
                 needed=samples_for_margin(est, theory, margin, size))
 
 
@@ -382,6 +387,7 @@ def _decide(raws: Sequence[_Raw], alpha_fw: float) -> list[Result]:
             rel_error=rel, margin=d["margin"], p_fail=d["p_fail"], p_equiv=d["p_equiv"],
             samples=est.n, samples_needed=d["needed"] if verdict == "inconclusive" else None,
             seconds=raw.seconds, detail=d.get("detail", ""), rows=d.get("rows", ()),
+            z=d.get("z", (est.mean - theory) / est.se if est.se > 0 else None),
         ))
     return out
 

@@ -167,6 +167,9 @@ def test_an_exact_check_stops_at_half_its_samples_once_the_verdict_is_decided() 
     wrong = verify_claim(_toy_exact(1.025, 0.3, noise=False, calls=calls), seed=0)
     assert wrong.verdict == "fail" and calls[:2] == [pilot, half] and len(calls) == 3
     assert wrong.samples == half + calls[2] in (2 * half - 1, 2 * half)
+    # its z is the first look's (planned blind), not the pooled estimate's
+    assert wrong.z == pytest.approx(0.025 / (0.3 * 1.025 / math.sqrt(half)))
+    assert wrong.z < (wrong.estimate - wrong.theory) / wrong.se
     calls.clear()
     far = verify_claim(_toy_exact(1.05, 0.3, noise=False, calls=calls), seed=0)
     assert far.verdict == "fail" and calls == [pilot, half]
@@ -195,11 +198,17 @@ def test_sequential_exact_checks_keep_their_error_rates(offset: float, verdict: 
 def test_a_correct_theory_mostly_stops_at_the_first_look() -> None:
     """The saving the sequential design is for: planned at power 0.99, a correct theory
     passes on the first look when |Z| < 1.03 there, about 70% of seeds (95% binomial
-    interval over 1000 seeds within 0.64 .. 0.76), and is never failed."""
-    runs, first = 1000, 0
+    interval over 1000 seeds within 0.64 .. 0.76), and is never failed; its z-scores stay
+    standard normal (KS test at 1e-4)."""
+    from scipy import stats as sps
+
+    runs, first, zs = 1000, 0, []
     for seed in range(runs):
         calls: list[int] = []
         result = verify_claim(_toy_exact(1.0, 0.5, calls=calls), seed=seed)
         assert result.verdict != "fail"
         first += len(calls) == 2
+        zs.append(result.z)
     assert 0.64 < first / runs < 0.76, first
+    # the z calibration reads (the first look's) is N(0, 1) whatever the looks decided
+    assert sps.kstest(zs, "norm").pvalue > 1e-4

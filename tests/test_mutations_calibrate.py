@@ -46,7 +46,10 @@ def test_z_score_is_the_results_own_discrepancy_in_standard_errors() -> None:
     claim = registry.get("forward.attention-gram-update")
     report = calibrate([claim], seeds=1, budget="quick")
     r = verify_claim(claim, budget="quick", seed=SEED0)
-    assert report.z_scores[claim.id].values == [(r.estimate - r.theory) / r.se]
+    assert report.z_scores[claim.id].values == [r.z]
+    asymptotic = registry.get("forward.scaled-residual-limit")
+    r = verify_claim(asymptotic, budget="quick", seed=SEED0)
+    assert r.z == (r.estimate - r.theory) / r.se  # the extrapolated limit's own z
 
 
 def test_identity_claims_have_no_z_scores() -> None:
