@@ -13,7 +13,9 @@ from sigprop.blas import prefer_one_thread
 prefer_one_thread()
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -519,7 +521,23 @@ COMMANDS: dict[str, Callable] = {"list": cmd_list, "audit": cmd_audit, "verify":
                                  "propagate": cmd_propagate, "figures": cmd_figures}
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C does: through its cleanup (worker processes
+    are stopped, ``sigprop.scheduler``), with exit code 128 + the signal number."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():  # no signals there
+        return _main(argv)
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         # with --json -, stdout carries only the JSON; everything else goes to stderr

@@ -113,6 +113,11 @@ class Scheduler:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if exc is not None and isinstance(self._executor, futures.ProcessPoolExecutor):
+            # leaving on an error, an interrupt or SIGTERM (``sigprop.cli``): stop the
+            # workers now rather than let them finish their tasks for nobody
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                process.terminate()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=exc is not None)
         if self._client is not None:

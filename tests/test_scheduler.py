@@ -3,9 +3,14 @@ on where its tasks run (threads, spawned processes, a Dask cluster)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +221,59 @@ def test_a_daemonic_worker_is_told_how_to_start_workers() -> None:
     assert message == ("a symbolic step needs a child process, which a daemonic worker "
                        "cannot start: run Dask workers with "
                        "DASK_DISTRIBUTED__WORKER__DAEMON=False")
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    out = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+def _is_worker(pid: int) -> bool:
+    """Whether ``pid`` is a spawned multiprocessing worker."""
+    try:
+        return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_sigterm_ends_a_sweep_and_its_worker_processes() -> None:
+    """``kill`` (SIGTERM) on a sweep over processes ends it as Ctrl-C does, exit code
+    128 + 15, within seconds (its tasks take about a minute each), and no worker
+    process outlives the command to finish tasks for nobody."""
+    command = [sys.executable, "-m", "sigprop.cli", "calibrate", "--claim",
+               "grad.query-norm-depth", "--seeds", "4", "--scheduler", "processes"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            workers = {c for c in _children(proc.pid) if _is_worker(c)}
+        assert len(workers) >= 2, "the sweep never started its workers"
+        time.sleep(3)  # the workers are now inside their first tasks
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+    finally:  # whatever failed, leave nothing running
+        for pid in [proc.pid, *workers]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
