@@ -73,8 +73,6 @@ RANDOM_POINTS = 40
 #: tests against each statement's exact finite-depth derivation.
 LIMIT_LADDER = (2, 4, 8, 16, 32, 64)
 LIMIT_TERMS = 2
-#: relations whose audit runs a ladder or a sweep: the long tasks, started first
-LONG = ("limit", "rate", "trend")
 
 Progress = Callable[[int, str], None]
 
@@ -750,14 +748,10 @@ def audit(statements: Sequence[Statement], budget: str = "standard", seed: int =
     """Findings for ``statements``, in order. With ``threads`` the statements run one after
     another in this process (each one's Monte Carlo on threads); any other scheduler
     (``sigprop.scheduler``) runs them as its tasks, with the same numbers (every check is
-    seeded by run seed, statement and stage). The ``LONG`` ones run first.
-    ``progress(done, what)``: statements finished, and what runs now."""
-    # statements with ladders and sweeps (limits, rates, trends) go first, so that on a
-    # pool of workers the longest tasks do not start last; the numbers do not depend on
-    # the order
-    order = sorted(range(len(statements)), key=lambda i: statements[i].relation not in LONG)
-    tasks = [(statements[i], budget, seed, timeout) for i in order]
-    done = run_each(scheduler, _audit_task, tasks, [statements[i].id for i in order], progress)
-    findings = dict(zip(order, done, strict=True))
+    seeded by run seed, statement and stage). ``progress(done, what)``: statements
+    finished, and what runs now."""
+    tasks = [(statement, budget, seed, timeout) for statement in statements]
+    findings = run_each(scheduler, _audit_task, tasks, [s.id for s in statements], progress)
     # each finding gets back the caller's statement (a worker's copy is equal to it)
-    return [dataclasses.replace(findings[i], statement=s) for i, s in enumerate(statements)]
+    return [dataclasses.replace(f, statement=s) for f, s in zip(findings, statements,
+                                                                strict=True)]
