@@ -141,7 +141,8 @@ def test_a_changed_theory_reuses_the_runs_and_gets_its_own_verdict(tmp_path):
         assert (result.estimate, result.se, result.verdict) == (
             plain.estimate, plain.se, plain.verdict)
     assert plain.verdict == "pass"
-    assert mistaken.verdict == "fail" and mistaken.estimate == plain.estimate
+    # the mistake is decided on (at most) the looks the correct theory took, all reused
+    assert mistaken.verdict == "fail" and mistaken.samples <= plain.samples
 
 
 def test_the_cli_refuses_an_empty_store_name(capsys):
