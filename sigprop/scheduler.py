@@ -115,7 +115,8 @@ class Scheduler:
                  tb: TracebackType | None) -> None:
         if exc is not None and isinstance(self._executor, futures.ProcessPoolExecutor):
             # leaving on an error, an interrupt or SIGTERM (``sigprop.cli``): stop the
-            # workers now rather than let them finish their tasks for nobody
+            # workers now rather than let them finish their tasks for nobody (the pool has
+            # no public handle on its processes before Python 3.14's terminate_workers)
             for process in list(getattr(self._executor, "_processes", {}).values()):
                 process.terminate()
         if self._executor is not None:
