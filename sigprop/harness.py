@@ -193,9 +193,8 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     size = max(abs(theory), claim.scale)
     low, high = theory - margin * size, theory + margin * size
     pilot, cv = _pilot(claim, point, budget, seed, 0)
-    looks = LOOKS
-    if cv == 0.0 or not math.isfinite(cv):  # nothing to plan: the pilot is the one look
-        est, looks = pilot, 1
+    if cv == 0.0 or not math.isfinite(cv):  # nothing to plan: the pilot is the first look
+        est, planned = pilot, pilot.n
     else:
         planned = planned_samples(cv, claim, budget, family_size, LOOKS)
         est = claim.estimate(point, math.ceil(planned / LOOKS), _seed(claim, seed, 1))
@@ -206,7 +205,7 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     p_fail, p_equiv = z_test(est, theory), tost(est, low, high)
     first_z = (est.mean - theory) / est.se
     decided = p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size
-    if looks == LOOKS and not decided:
+    if not decided:
         needed = samples_for_margin(est, theory, margin, size)
         target = planned
         if needed and planned < 1.2 * needed and needed <= budget.max_samples:
@@ -214,8 +213,8 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
         est = pooled(est, claim.estimate(point, max(budget.pilot, target - est.n),
                                          _seed(claim, seed, 2)))
         p_fail, p_equiv = min(p_fail, z_test(est, theory)), min(p_equiv, tost(est, low, high))
-    return dict(theory=theory, est=est, margin=margin, p_fail=min(1.0, looks * p_fail),
-                p_equiv=min(1.0, looks * p_equiv), size=size, z=first_z,
+    return dict(theory=theory, est=est, margin=margin, p_fail=min(1.0, LOOKS * p_fail),
+                p_equiv=min(1.0, LOOKS * p_equiv), size=size, z=first_z,
                 needed=samples_for_margin(est, theory, margin, size))
 
 
