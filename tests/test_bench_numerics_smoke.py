@@ -5,8 +5,8 @@ PyTorch made unimportable, weights drawn in full and two-sided lazy, and checks
 that the figures are positive and finite and that the gradient norms it times
 are the right ones: each network is recomputed alone (batch of one), its
 gradients formed, and its Q/K/V gradient norms taken layer by layer with
-numpy.linalg.norm.  The width ladder and bench_lazy.py run on tiny widths.  No
-wall-clock assertion.
+numpy.linalg.norm.  The width ladder and bench_lazy.py run on tiny widths,
+bench_looks.py on two cheap claims.  No wall-clock assertion.
 """
 
 from __future__ import annotations
@@ -93,6 +93,25 @@ def test_lazy_benchmark_runs() -> None:
         assert [row[0] for row in rows] == widths
         assert all(float(row[1]) > 0 and float(row[2]) > 0 for row in rows)
         assert all(int(row[5]) < int(row[4]) for row in rows)  # lazy draws fewer normals
+
+
+def test_looks_benchmark_runs() -> None:
+    """benchmarks/bench_looks.py on two cheap claims, one seed: a row per claim and a
+    total, the single-look plan never below what its first look alone measured."""
+    import subprocess
+
+    script = BENCH.parent / "bench_looks.py"
+    claims = ["engine.wick-trace", "forward.attention-gram-update-diagonal"]
+    proc = subprocess.run([sys.executable, str(script), "--seeds", "1", "--budget", "quick",
+                           *(arg for c in claims for arg in ("--claim", c))],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]]
+            for line in proc.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == [*claims, "all"]
+    for _, looked, single, ratio, *_ in rows:
+        assert int(looked) > 0 and int(single) > 0
+        assert float(ratio) == pytest.approx(int(looked) / int(single), abs=0.006)
 
 
 def test_width_ladder_runs_without_torch() -> None:
