@@ -13,9 +13,9 @@ plan is blind to the claim it is compared with):
     N        = min(max(N_detect, N_equiv, pilot), max_samples)
 
 with m the number of checks in the run (the strictest Holm level) and k the looks of
-the check: an exact check takes ``LOOKS`` = 2 (half of N, then the rest only when the
-first half has not decided the verdict, which then depends on the theory), a ladder or
-a trend one.
+the check: an exact check or a ladder takes ``LOOKS`` = 2 (half of N, then the rest
+only when the first half has not decided the verdict, which then depends on the
+theory), a trend one.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ BUDGETS: dict[str, Budget] = {
 ALPHA_FAIL = 1e-6
 #: level of each equivalence test (TOST): pass means the (1 - 2 alpha) CI lies in the margin
 ALPHA_EQUIV = 0.005
-#: looks of an exact check (``sigprop.harness._exact``): half the planned samples, then the
-#: rest only when the first look has not decided; every test is Bonferroni-corrected over them
+#: looks of an exact check or a ladder (``sigprop.harness``): half the planned samples,
+#: then the rest only when the first look has not decided; every test is
+#: Bonferroni-corrected over them
 LOOKS = 2
 
 

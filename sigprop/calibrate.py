@@ -14,15 +14,16 @@
 The design is paired: a planted mistake is verified on the same seeds, hence
 (sample sizes being planned blind to the theory, :mod:`sigprop.budget`) on the very
 same Monte Carlo draws as the correct theory, so a detection rate says "on data that
-confirm the right formula, the wrong one is rejected"; an exact check's second look,
-taken only when the first leaves the verdict open, adds draws of the same stream.
+confirm the right formula, the wrong one is rejected"; the second look of an exact check
+or a ladder, taken only when the first leaves the verdict open, adds draws of the same
+stream.
 Estimates are memoised per (point, samples, seed); only the theory side is
 recomputed for each mistake, which makes the slow ladder checks of the
 asymptotic claims affordable. Each rate is still over independent seeds.
 
-3. z-scores: z = (estimate - theory) / se of the correct theory on each seed (for an
-   asymptotic claim, of the extrapolated limit; for an exact claim, of its first look,
-   the measurement whose size is planned blind to the theory). For a calibrated normal
+3. z-scores: z = (estimate - theory) / se of the correct theory on each seed, of the
+   first look, the measurement whose size is planned blind to the theory (for an
+   asymptotic claim, of its extrapolated limit). For a calibrated normal
    statistic |z| > 2.5 happens on 1.24% of seeds; the report gives each claim's largest
    |z| and how many seeds exceed 2.5.
 

@@ -11,16 +11,16 @@ Verdicts:
 - ``inconclusive``: neither; ``samples_needed`` says how many samples would
   bring the interval inside the margin if the current mean held.
 
-Exact claims are measured in up to two looks (``_exact``): half the planned samples,
-then the rest only when the first half leaves the verdict open; both tests are
-Bonferroni-corrected over the looks.
-
 Identity claims are checked to float64 precision on random instances (no
 statistics); asymptotic claims by extrapolating the relative discrepancy
 across a ladder of widths to infinite width, fitting one order of the expansion
 beyond the claim's declared ones so that the limit's error carries the
 truncation; trends by their symbolic proof
 and by the sign of the numeric differences along the trend.
+
+Exact and asymptotic claims are measured in up to two looks (``_exact``,
+``_asymptotic``): half the planned samples, then the rest only when the first half
+leaves the verdict open; every test is Bonferroni-corrected over the looks.
 """
 
 from __future__ import annotations
@@ -80,8 +80,9 @@ class Result:
     detail: str = ""
     rows: tuple[dict, ...] = field(default_factory=tuple)
     #: (estimate - theory) / se of the measurement whose size was planned blind to the
-    #: theory: an exact check's first look (whether or not a second followed), the whole
-    #: measurement otherwise; N(0, 1) for a correct theory. None when that se is 0.
+    #: theory: the first look of an exact check or a ladder (whether or not a second
+    #: followed), the whole measurement otherwise; N(0, 1) for a correct theory. None when
+    #: that se is 0.
     z: float | None = None
 
     def as_dict(self) -> dict:
@@ -151,20 +152,10 @@ def _pilot(claim: Claim, point: Point, budget: Budget, seed: int, stage: int
     return pilot, (sd / scale if scale > 0 else (0.0 if sd == 0 else math.inf))
 
 
-def _main_run(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
-              stage: int, pilot: Estimate, cv: float) -> Estimate:
-    """The independent main run after the pilot of ``stage``, planned for a tested
-    quantity of coefficient of variation ``cv`` per sample (the pilot itself when there
-    is nothing to plan)."""
-    if cv == 0.0 or not math.isfinite(cv):
-        return pilot
-    n = planned_samples(cv, claim, budget, family_size)
-    return claim.estimate(point, n, _seed(claim, seed, stage + 1))
-
-
 def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int,
              stage: int) -> Estimate:
-    """Pilot run, power calculation, then an independent main run.
+    """Pilot run, power calculation, then an independent main run (the pilot itself when
+    its cv is 0 or inf: nothing to plan).
 
     The measurement is blind: the sample size comes from the pilot alone
     (cv = sd / |pilot mean|), never from the theory value, so the Monte Carlo
@@ -173,7 +164,10 @@ def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size:
     and calibration can compare a planted mistake with the correct theory on
     the very same draws."""
     pilot, cv = _pilot(claim, point, budget, seed, stage)
-    return _main_run(claim, point, budget, seed, family_size, stage, pilot, cv)
+    if cv == 0.0 or not math.isfinite(cv):
+        return pilot
+    n = planned_samples(cv, claim, budget, family_size)
+    return claim.estimate(point, n, _seed(claim, seed, stage + 1))
 
 
 def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
@@ -257,39 +251,26 @@ def _ladder_plan(ladder: Ladder, cvs: Sequence[float]) -> list[float]:
             for w, cv, c, ok in zip(weights, cvs, costs, usable, strict=True)]
 
 
-def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
-    ladder = claim.ladder
-    assert ladder is not None
-    widths, disc, ses, rows = [], [], [], []
-    total = 0
-    # all pilots first, then main runs planned together so that the extrapolated limit
-    # has the budget's power at the least cost; the verdict is two tests (limit, goodness
-    # of fit), Bonferroni
-    points = [claim.point(ladder.at(point, w)) for w in ladder.widths]
-    pilots = [_pilot(claim, pw, budget, seed, 2 * i) for i, pw in enumerate(points)]
-    plan = _ladder_plan(ladder, [cv for _, cv in pilots])
-    for i, (w, pw, (pilot, _), cv) in enumerate(zip(ladder.widths, points, pilots, plan,
-                                                     strict=True)):
-        theory = claim.theory(pw)
-        est = _main_run(claim, pw, budget, seed, 2 * family_size, 2 * i, pilot, cv)
-        total += est.n
+def _ladder_fit(claim: Claim, ladder: Ladder, theories: Sequence[float],
+                estimates: Sequence[Estimate], margin: float) -> dict:
+    """The extrapolated limit of the rungs' relative discrepancies and its tests: the
+    limit is fitted with one order beyond the declared expansion, so its se carries the
+    truncation of the declared one (the declared-order fit is reported beside it); the
+    verdict's tests are the limit's z-test and the fit's chi-squared, Bonferroni, and the
+    equivalence of 1 + limit to 1 within the margin."""
+    rows, disc, ses = [], [], []
+    for w, theory, est in zip(ladder.widths, theories, estimates, strict=True):
         size = max(abs(theory), claim.scale)
         rel, rel_se = (est.mean - theory) / size, est.se / size
-        widths.append(w)
         disc.append(rel)
         ses.append(max(rel_se, 1e-15))
         rows.append({ladder.param: w, "theory": theory, "estimate": est.mean, "se": est.se,
                      "rel_discrepancy": rel, "rel_se": rel_se})
-    orders = ladder.fit_terms
-    # the limit is fitted with one order beyond the declared expansion, so its se carries
-    # the truncation of the declared one; the declared-order fit is reported beside it
+    widths, orders = ladder.widths, ladder.fit_terms
     limit = extrapolate_to_zero(widths, disc, ses, ladder.rate, orders)
     declared = extrapolate_to_zero(widths, disc, ses, ladder.rate, ladder.terms)
     gof = extrapolation_gof(widths, disc, ses, ladder.rate, orders)
-    margin = claim.margin * budget.margin_scale
-    p_limit = z_test(limit, 0.0)
     shifted = Estimate(mean=1.0 + limit.mean, se=limit.se, n=limit.n, dof=limit.dof)
-    p_equiv = tost_relative(shifted, 1.0, margin)
     expansion = " + ".join(["c0"] + [f"c{k} {ladder.param}^-{k * ladder.rate:g}"
                                       for k in range(1, orders + 1)])
     detail = (f"relative discrepancy extrapolated to {ladder.param} -> inf with rate "
@@ -297,14 +278,58 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
               f"fit of {expansion} (one order beyond the {ladder.terms} declared, whose fit "
               f"gives {declared.mean:+.2e} +- {declared.se:.1e}: truncation estimate "
               f"{limit.mean - declared.mean:+.1e}): chi2 p = {gof:.3g}")
+    return dict(limit=limit, p_fail=min(1.0, 2 * min(z_test(limit, 0.0), gof)),
+                p_equiv=tost_relative(shifted, 1.0, margin), detail=detail, rows=tuple(rows))
+
+
+def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
+    """Asymptotic claims: the relative discrepancy on every rung of the ladder,
+    extrapolated (``_ladder_fit``), in up to ``LOOKS`` = 2 looks like an exact check.
+
+    All pilots first; then main runs planned together (``_ladder_plan``) so that the
+    extrapolated limit has the budget's power at the least cost, at levels
+    Bonferroni-corrected over the two tests and the two looks. The first look measures
+    half of every rung's plan and stops when the verdict is decided (equivalence at
+    ALPHA_EQUIV / 2, or a rejection at the strictest Holm level); otherwise the second
+    measures the other halves and the fit is redone on the pooled rungs. Each test's
+    p-value is the smaller of its looks' times LOOKS. A rung of cv 0 or inf has nothing
+    to plan: its pilot is its measurement in both looks."""
+    ladder = claim.ladder
+    assert ladder is not None
+    rungs = len(ladder.widths)
+    points = [claim.point(ladder.at(point, w)) for w in ladder.widths]
+    theories = [claim.theory(pw) for pw in points]
+    pilots = [_pilot(claim, pw, budget, seed, 2 * i) for i, pw in enumerate(points)]
+    plan = _ladder_plan(ladder, [cv for _, cv in pilots])
+    planned = [planned_samples(cv, claim, budget, 2 * family_size, LOOKS)
+               if 0 < cv < math.inf else 0 for cv in plan]
+    estimates = []
+    for i, (pw, n, (pilot, _)) in enumerate(zip(points, planned, pilots, strict=True)):
+        estimates.append(claim.estimate(pw, math.ceil(n / LOOKS), _seed(claim, seed, 2 * i + 1))
+                         if n else pilot)
+    margin = claim.margin * budget.margin_scale
+    fit = _ladder_fit(claim, ladder, theories, estimates, margin)
+    limit = fit["limit"]
+    first_z = limit.mean / limit.se if limit.se > 0 else None
+    p_fail, p_equiv = fit["p_fail"], fit["p_equiv"]
+    if not (p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size):
+        for i, (pw, n) in enumerate(zip(points, planned, strict=True)):
+            if n:
+                more = claim.estimate(pw, max(2, n - estimates[i].n),
+                                      _seed(claim, seed, 2 * rungs + i))
+                estimates[i] = pooled(estimates[i], more)
+        fit = _ladder_fit(claim, ladder, theories, estimates, margin)
+        limit = fit["limit"]
+        p_fail, p_equiv = min(p_fail, fit["p_fail"]), min(p_equiv, fit["p_equiv"])
     # reported estimate: the widest rung's theory times the extrapolated (1 + discrepancy),
     # so the table's relative error is the infinite-width discrepancy the verdict is about
-    theory = rows[-1]["theory"]
+    theory = theories[-1]
     size = max(abs(theory), claim.scale)
-    extrapolated = Estimate(mean=theory + size * limit.mean, se=size * limit.se, n=total)
+    extrapolated = Estimate(mean=theory + size * limit.mean, se=size * limit.se,
+                            n=sum(est.n for est in estimates))
     return dict(theory=theory, est=extrapolated, margin=margin, size=size,
-                p_fail=min(1.0, 2 * min(p_limit, gof)), p_equiv=p_equiv, needed=None,
-                detail=detail, rows=tuple(rows))
+                p_fail=min(1.0, LOOKS * p_fail), p_equiv=min(1.0, LOOKS * p_equiv),
+                needed=None, detail=fit["detail"], rows=fit["rows"], z=first_z)
 
 
 def _trend(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:

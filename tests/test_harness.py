@@ -135,23 +135,36 @@ def test_a_planned_ladder_keeps_the_limits_variance_at_less_cost() -> None:
 
 
 
-def _toy_exact(mean: float, cv: float, noise: bool = True,
-               calls: list[int] | None = None) -> Claim:
-    """An exact claim of theory 1 whose runs are Gaussian sample means of the given
-    per-sample mean and coefficient of variation (sd = cv mean): mean + sd Z / sqrt(n),
-    Z drawn from the run's seed (or 0 without ``noise``). No Monte Carlo, so thousands
-    of checks are cheap."""
-    sd = cv * mean
-
-    def estimator(_p, n, s):
+def _toy(mean: float, cv: float, noise: bool = True, calls: list[int] | None = None,
+         ladder: Ladder | None = None) -> Claim:
+    """A claim of theory 1 whose runs are Gaussian sample means of the given per-sample
+    mean and coefficient of variation (sd = cv mean): mean + sd Z / sqrt(n), Z drawn from
+    the run's seed (or 0 without ``noise``). Exact, or asymptotic on ``ladder``, where
+    the mean at width d is mean (1 + 3/d): the discrepancy's limit is mean - 1. No Monte
+    Carlo, so thousands of checks are cheap."""
+    def estimator(p, n, s):
         if calls is not None:
             calls.append(n)
+        at = mean * (1 + 3 / p["d"]) if ladder else mean
         z = np.random.default_rng(s).standard_normal() if noise else 0.0
-        return Estimate(mean=mean + sd * z / math.sqrt(n), se=sd / math.sqrt(n), n=n)
+        return Estimate(mean=at + cv * at * z / math.sqrt(n), se=cv * at / math.sqrt(n), n=n)
 
-    return Claim(id="toy.exact", title="toy", kind="exact", section="test", statement="1",
-                 assumptions=(), params=params(d=16), derive=lambda: Derived(sp.Integer(1)),
-                 estimator=estimator)
+    return Claim(id="toy.exact", title="toy", kind="asymptotic" if ladder else "exact",
+                 section="test", statement="1", assumptions=(), params=params(d=16),
+                 derive=lambda: Derived(sp.Integer(1)), estimator=estimator, ladder=ladder)
+
+
+def _toy_exact(mean: float, cv: float, noise: bool = True,
+               calls: list[int] | None = None) -> Claim:
+    return _toy(mean, cv, noise, calls)
+
+
+TOY_LADDER = Ladder("d", (16, 32, 64, 128, 256), rate=1.0)
+
+
+def _toy_ladder(mean: float, cv: float, noise: bool = True,
+                calls: list[int] | None = None) -> Claim:
+    return _toy(mean, cv, noise, calls, TOY_LADDER)
 
 
 def test_an_exact_check_stops_at_half_its_samples_once_the_verdict_is_decided() -> None:
@@ -175,19 +188,41 @@ def test_an_exact_check_stops_at_half_its_samples_once_the_verdict_is_decided() 
     assert far.verdict == "fail" and calls == [pilot, half]
 
 
+def test_a_ladder_stops_at_half_its_samples_once_the_verdict_is_decided() -> None:
+    """Ladders take the exact checks' two looks, rung by rung: pilots, then half of every
+    rung's plan; the second halves only when the first look leaves the verdict open."""
+    rungs = len(TOY_LADDER.widths)
+    calls: list[int] = []
+    right = verify_claim(_toy_ladder(1.0, 0.3, noise=False, calls=calls), seed=0)
+    assert right.verdict == "pass" and len(calls) == 2 * rungs
+    halves = calls[rungs:]
+    assert right.samples == sum(halves) and right.z == pytest.approx(0.0, abs=1e-9)
+    calls.clear()
+    wrong = verify_claim(_toy_ladder(1.025, 0.3, noise=False, calls=calls), seed=0)
+    assert wrong.verdict == "fail" and calls[rungs:2 * rungs] == halves
+    assert len(calls) == 3 * rungs
+    assert all(n - 1 <= more <= n for n, more in zip(halves, calls[2 * rungs:], strict=True))
+    # the first look's z (planned blind) is nearer zero than the pooled estimate's
+    assert 0 < wrong.z < (wrong.estimate - wrong.theory) / wrong.se
+    calls.clear()
+    far = verify_claim(_toy_ladder(1.05, 0.3, noise=False, calls=calls), seed=0)
+    assert far.verdict == "fail" and calls[rungs:] == halves
+
+
+@pytest.mark.parametrize(("toy", "runs"), [(_toy_exact, 4000), (_toy_ladder, 2000)])
 @pytest.mark.parametrize(("offset", "verdict", "bound"), [
     (0.02, "pass", 0.005),  # a theory off by the margin passes at most at ALPHA_EQUIV
     (0.03, "fail", 0.99),   # one off by the budget's detect is caught with its power
 ])
-def test_sequential_exact_checks_keep_their_error_rates(offset: float, verdict: str,
-                                                        bound: float) -> None:
-    """Over 4000 seeds of a Gaussian estimator whose mean is off by ``offset`` (relative),
-    the share of ``verdict`` is within its bound (one-sided binomial test at 1e-4: a
-    calibrated design fails it once in 10^4 draws of these seeds)."""
+def test_sequential_checks_keep_their_error_rates(offset: float, verdict: str, bound: float,
+                                                  toy, runs: int) -> None:
+    """Over ``runs`` seeds of a Gaussian estimator whose mean (for a ladder, its limit) is
+    off by ``offset`` (relative), the share of ``verdict`` is within its bound (one-sided
+    binomial test at 1e-4: a calibrated design fails it once in 10^4 draws of these
+    seeds)."""
     from scipy import stats as sps
 
-    claim = _toy_exact(1.0 + offset, 0.5)
-    runs = 4000
+    claim = toy(1.0 + offset, 0.5)
     hits = sum(verify_claim(claim, seed=s).verdict == verdict for s in range(runs))
     if verdict == "pass":
         assert sps.binom.sf(hits - 1, runs, bound) > 1e-4, hits
@@ -195,7 +230,8 @@ def test_sequential_exact_checks_keep_their_error_rates(offset: float, verdict: 
         assert sps.binom.cdf(hits, runs, bound) > 1e-4, hits
 
 
-def test_a_correct_theory_mostly_stops_at_the_first_look() -> None:
+@pytest.mark.parametrize(("toy", "rungs"), [(_toy_exact, 1), (_toy_ladder, len(TOY_LADDER.widths))])
+def test_a_correct_theory_mostly_stops_at_the_first_look(toy, rungs: int) -> None:
     """The saving the sequential design is for: planned at power 0.99, a correct theory
     passes on the first look when |Z| < 1.03 there, about 70% of seeds (95% binomial
     interval over 1000 seeds within 0.64 .. 0.76), and is never failed; its z-scores stay
@@ -205,9 +241,9 @@ def test_a_correct_theory_mostly_stops_at_the_first_look() -> None:
     runs, first, zs = 1000, 0, []
     for seed in range(runs):
         calls: list[int] = []
-        result = verify_claim(_toy_exact(1.0, 0.5, calls=calls), seed=seed)
+        result = verify_claim(toy(1.0, 0.5, calls=calls), seed=seed)
         assert result.verdict != "fail"
-        first += len(calls) == 2
+        first += len(calls) == 2 * rungs
         zs.append(result.z)
     assert 0.64 < first / runs < 0.76, first
     # the z calibration reads (the first look's) is N(0, 1) whatever the looks decided
