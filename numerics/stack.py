@@ -274,6 +274,30 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
         _grams(run[-1:], count, model.n)[0], summary), scores=False)
 
 
+@keyed
+def paired_output_sampler(model: Model, other: Model, tokens: Tokens, summary: str
+                          ) -> Sampler:
+    """``gram_summary`` f of the last block's output Gram under ``model`` and its
+    difference from f under ``other`` on the same networks and inputs (common random
+    numbers): (count, 2 k), f then f - f_other, for a summary of k columns. Both take
+    every weight in full, W^Q and W^K included (``scores``), so the two models must
+    declare the same weights (shapes and scales): models that differ only in attention
+    kind (softmax against uniform) do. The difference then varies only as much as the
+    two models disagree on one network."""
+    _check_summary(summary)
+    plans = [[_block_plan(m, block, True) for block in m.blocks] for m in (model, other)]
+    if (model.n, model.d) != (other.n, other.d) or plans[0] != plans[1]:
+        raise ValueError("paired models must declare the same weights")
+
+    def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
+        x0 = run[0][1][0].x  # the input X^0, as the first sublayer received it
+        f, g = (gram_summary(_grams(r[-1:], count, model.n)[0], summary).reshape(count, -1)
+                for r in (run, run_model(other, weights, x0)))
+        return np.concatenate([f, f - g], axis=1)
+
+    return _network_sampler(model, tokens, False, measure, scores=True)
+
+
 NORMS = {"query": lambda t: t[:, 0], "key": lambda t: t[:, 1], "value": lambda t: t[:, 2],
          "query/value": lambda t: t[:, 0] / t[:, 2]}
 

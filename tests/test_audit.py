@@ -190,6 +190,24 @@ def test_a_reached_limit_is_checked_on_the_first_rung_that_reaches_it() -> None:
     assert 32 in rungs and min(rungs) < 32
 
 
+def test_the_softmax_network_measured_beside_the_uniform_one_is_unbiased() -> None:
+    """The assumption's error is measured as the derivation plus the mean difference of
+    softmax and uniform attention on the same networks: at the statement's representative
+    point it agrees with the plain softmax mean (independent draws, |z| < 4.5) at a
+    fraction of its standard error for the same samples."""
+    import math
+
+    from sigprop.audit.run import _representative
+
+    st = STATEMENTS["noci2022.lemma-inner-products.limit"]
+    softmax = st.model.with_softmax()
+    point = _representative(st)[0]
+    beside = st.estimate_beside(point, 8000, 1, softmax)
+    plain = st.estimate_at(point, 8000, 2, softmax)
+    assert abs(beside.mean - plain.mean) < 4.5 * math.hypot(beside.se, plain.se)
+    assert beside.se < 0.5 * plain.se
+
+
 def test_constant_alpha_cosine_needs_a_nonzero_mean_token() -> None:
     st = STATEMENTS["noci2022.thm-expected-cosine.constant-alpha"]
     from sigprop.audit.inputs import FAMILIES, family_tokens

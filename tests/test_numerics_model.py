@@ -222,3 +222,57 @@ def test_uniform_attention_forward_reads_no_query_or_key_weights() -> None:
     assert draws_per_network(model, scores=False) == draws_per_network(model) - 2 * 2 * 6 * 2
     softmax = Architecture(n=3, d=6, d_k=2, d_v=6, d_ff=5, depth=2).model()
     assert draws_per_network(softmax, scores=False) == draws_per_network(softmax)
+
+
+def _paired(sigma_q: float, depth: int = 3):
+    from numerics.stack import paired_output_sampler
+
+    scale = 1 / math.sqrt(6)
+    shape = dict(n=3, d=6, d_k=3, d_v=6, d_ff=6, depth=depth, norm="none",
+                 activation="linear", sigma_q=sigma_q, sigma_k=scale, sigma_v=scale,
+                 sigma_1=scale, sigma_2=scale)
+    softmax = Architecture(**shape, attention="softmax").model()
+    uniform = Architecture(**shape, attention="uniform").model()
+    x = scale * np.random.default_rng(2).standard_normal((3, 6))
+    return softmax, uniform, x, paired_output_sampler(softmax, uniform, x, "squared-norm")
+
+
+def test_paired_networks_are_the_same_networks() -> None:
+    """The paired sampler's first column is the model's own output sampler (full weights)
+    bit for bit, and with W^Q = 0 softmax attention is exactly uniform on every network,
+    so the difference from the uniform-attention model is exactly zero: both models ran
+    on the same weights."""
+    from numerics.stack import output_sampler
+
+    softmax, _, x, paired = _paired(sigma_q=0.0)
+    out = paired(0, 64, 11)
+    np.testing.assert_array_equal(out[:, 0], output_sampler(softmax, x, "squared-norm",
+                                                            lazy=False)(0, 64, 11))
+    np.testing.assert_allclose(out[:, 1], 0.0, atol=1e-12 * np.abs(out[:, 0]).max())
+
+
+def test_the_paired_difference_has_the_law_of_the_two_models() -> None:
+    """First column minus difference is the uniform-attention model's quantity: its mean
+    agrees with the uniform model's own sampler (independent draws, |z| < 4.5: a
+    calibrated pair fails it about once in 10^5 seeds), and the difference varies
+    far less than the quantity when attention is nearly uniform."""
+    from numerics.stack import output_sampler
+
+    _, uniform, x, paired = _paired(sigma_q=0.3)
+    out = paired(0, 20000, 3)
+    other = out[:, 0] - out[:, 1]
+    direct = output_sampler(uniform, x, "squared-norm")(0, 20000, 4)
+    se = math.hypot(other.std(ddof=1), direct.std(ddof=1)) / math.sqrt(20000)
+    assert abs(other.mean() - direct.mean()) < 4.5 * se
+    assert out[:, 1].std() < 0.5 * out[:, 0].std()
+
+
+def test_paired_models_must_declare_the_same_weights() -> None:
+    from numerics.stack import paired_output_sampler
+
+    softmax, uniform, x, _ = _paired(sigma_q=0.3)
+    deeper = _paired(sigma_q=0.3, depth=4)[0]
+    with pytest.raises(ValueError, match="paired models must declare the same weights"):
+        paired_output_sampler(softmax, deeper, x, "squared-norm")
+    with pytest.raises(ValueError, match="summary must be one of"):
+        paired_output_sampler(softmax, uniform, x, "norm")

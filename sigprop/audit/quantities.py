@@ -8,13 +8,17 @@ Each :class:`Quantity` names something both engines compute:
   quantity involves attention; None where the engine has no closed form;
 - ``sampler(setting)`` returns a Monte Carlo sampler (``numerics``) of the
   quantity at one parameter point, for the model of the setting (the
-  uniform-attention assumption, or the real softmax network).
+  uniform-attention assumption, or the real softmax network);
+- ``paired(setting, other)``, where given, samples the quantity under the setting's
+  model beside its difference from the quantity under ``other``'s model on the same
+  networks (``estimate_beside``: a control variate).
 
 Neither side sees the other: this module only passes numbers between them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -42,7 +46,7 @@ from numerics.estimators import Estimate, mean_correlation_from_moments
 from numerics.jacobians import attention_matrix
 from numerics.montecarlo import Sampler, mean_estimate, run_moments, sized
 from numerics.quantities import loss_gradient_sampler
-from numerics.stack import output_sampler
+from numerics.stack import output_sampler, paired_output_sampler
 from sigprop.audit import kronecker
 from sigprop.audit.inputs import statistics
 from sigprop.audit.model import Model
@@ -85,6 +89,7 @@ class Quantity:
     uses_attention: bool = True
     exact_value: Callable[[Setting, sp.Expr], float] | None = None
     size: float | None = None  # what zero is judged against (None: the value at a generic X)
+    paired: Callable[[Setting, Setting], Sampler] | None = None
 
     def estimate(self, setting: Setting, samples: int, seed: int) -> Estimate:
         if self.sampler is None:
@@ -94,6 +99,18 @@ class Quantity:
             moments = run_moments(sampler, max(2, samples), seed, CHUNK)
             return mean_correlation_from_moments(moments, int(setting["n"]))
         return mean_estimate(sampler, samples, seed, CHUNK)
+
+    def estimate_beside(self, setting: Setting, other: Setting, other_mean: float,
+                        samples: int, seed: int) -> Estimate:
+        """E f under ``setting`` as other_mean + E[f - g], g the quantity under ``other`` on
+        the same networks and other_mean its known mean (a control variate of
+        coefficient 1): unbiased when other_mean = E g, with se sd(f - g) / sqrt(N), far
+        below sd(f) / sqrt(N) where the two models nearly agree on every network."""
+        if self.paired is None or self.reduce != "mean":
+            raise ValueError(f"{self.name} has no paired sampler")
+        moments = run_moments(self.paired(setting, other), max(2, samples), seed, CHUNK)
+        difference = moments.estimate(1)
+        return dataclasses.replace(difference, mean=other_mean + difference.mean)
 
 
 # --- one attention layer ------------------------------------------------------------------
@@ -273,6 +290,16 @@ def _stack_sampler(statistic: str) -> Callable[[Setting], Sampler]:
     return build
 
 
+def _stack_pair(statistic: str) -> Callable[[Setting, Setting], Sampler]:
+    summary = statistic.replace("_", "-")
+
+    def build(s: Setting, other: Setting) -> Sampler:
+        return paired_output_sampler(_paper_stack(s).model(), _paper_stack(other).model(),
+                                     s.x, summary)
+
+    return build
+
+
 @cache
 def _stack_state() -> tuple[blocks.Span, tuple[tuple[str, str], ...]]:
     """K_L = g_L G + j_L J after L of the paper's blocks (uniform attention, linear MLP,
@@ -342,7 +369,8 @@ def _block(name: str, description: str, reduce: str = "mean") -> Quantity:
         params=(*BLOCK, "alpha_1", "alpha_2"), inputs=("fixed", "rank-one"),
         derive=_stack_derive(name), sampler=_stack_sampler(
             "gram" if reduce == "correlation" else name), reduce=reduce,
-        exact_value=_correlation_exact if reduce == "correlation" else None)
+        exact_value=_correlation_exact if reduce == "correlation" else None,
+        paired=_stack_pair(name) if reduce == "mean" else None)
 
 
 def _rank_one_gradients(s: Setting) -> Sampler:

@@ -261,11 +261,14 @@ def _breaks(rows: Sequence[ScanRow], violates: Callable[[ScanRow], bool]) -> str
 # --- Monte Carlo checks ----------------------------------------------------------------------
 
 def _claim(statement: Statement, point: Mapping[str, Any], side: str,
-           model: Model | None = None, ladder: Ladder | None = None, at: str = "") -> Claim:
+           model: Model | None = None, ladder: Ladder | None = None, at: str = "",
+           beside: bool = False) -> Claim:
     """A harness claim for one side (``printed`` or ``derived``) at one point. The two
     sides' claims at the point named ``at`` share their random stream, so they compare
     their formulas with one measurement of the same networks (a paired comparison, run
-    once within the statement's ``numerics.cache.shared`` block)."""
+    once within the statement's ``numerics.cache.shared`` block). The quantity is
+    measured under ``model`` (default the statement's), ``beside`` the statement's own
+    model on the same networks (``Statement.estimate_beside``) if asked."""
     x = point.get("X")
 
     def full(p: Mapping[str, float]) -> dict[str, Any]:
@@ -286,7 +289,8 @@ def _claim(statement: Statement, point: Mapping[str, Any], side: str,
         id=f"{statement.id}:{side}", title=statement.title, kind=kind, section=statement.section,
         statement=statement.formula_text, assumptions=(), params=statement.params,
         derive=lambda: Derived(sp.Symbol(side), evaluator=value),
-        estimator=lambda p, n, s: statement.estimate_at(full(p), n, s, model),
+        estimator=(lambda p, n, s: statement.estimate_beside(full(p), n, s, model)) if beside
+        else lambda p, n, s: statement.estimate_at(full(p), n, s, model),
         ladder=ladder, tolerance=1e-12 if statement.relation == "zero" else 1e-9,
         scale=1.0 if statement.quantity.reduce == "correlation" else 0.0,
         stream=f"{statement.id}@{at}" if at else "")
@@ -312,11 +316,15 @@ def _representative(statement: Statement) -> list[dict[str, Any]]:
 
 def _assumption_error(statement: Statement, budget: str, seed: int) -> list[dict[str, Any]]:
     """The uniform-attention value (the derivation, equal to the printed formula where the
-    statement holds) against the real softmax network at representative settings."""
+    statement holds) against the real softmax network at representative settings,
+    measured beside the uniform-attention network on the same networks where the
+    quantity can be (the softmax mean as the derivation plus the mean difference: the
+    difference varies far less than the quantity where attention is nearly uniform)."""
     rows = []
     model = statement.model.with_softmax()
+    beside = statement.quantity.paired is not None
     for point in _representative(statement):
-        claim = _claim(statement, point, "derived", model=model)
+        claim = _claim(statement, point, "derived", model=model, beside=beside)
         result = verify_claims([(claim, statement.free(point))], budget=budget, seed=seed)[0]
         rows.append({"params": _jsonable(statement.free(point)), "uniform": result.theory,
                      "softmax_estimate": result.estimate, "se": result.se,

@@ -265,6 +265,17 @@ class Statement:
                     model: Model | None = None) -> Estimate:
         return self.quantity.estimate(self.setting(point, model), samples, seed)
 
+    def estimate_beside(self, point: Mapping[str, Any], samples: int, seed: int,
+                        model: Model) -> Estimate:
+        """The quantity's mean under ``model`` at ``point``: the derivation (under the
+        statement's own model) plus the mean difference of the two models on the same
+        networks (``Quantity.estimate_beside``)."""
+        exact = self.exact_at(point)
+        if exact is None:
+            raise ValueError(f"{self.id} has no derivation")
+        return self.quantity.estimate_beside(self.setting(point, model), self.setting(point),
+                                             exact, samples, seed)
+
 
 def substitute(expr: sp.Expr, values: Mapping[str, float]) -> float:
     """``expr`` at the named values (symbols matched by name)."""
