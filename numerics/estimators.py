@@ -336,6 +336,25 @@ def ratio_from_moments(
     return Estimate(float(ratio), se, moments.count)
 
 
+def difference_from_moments(moments: RunningMoments, first: int, second: int) -> Estimate:
+    """Estimate ``E[x_first] - E[x_second]`` from the streaming moments of paired samples:
+    se^2 = (var_first - 2 cov + var_second) / n, small when the pair moves together
+    (common random numbers); dof ``n - 1``."""
+    if not isinstance(moments, RunningMoments):
+        raise ValueError(f"moments must be a RunningMoments, got {type(moments).__name__}")
+    cov = moments.covariance  # checks full covariance and count >= 2
+    k = cov.shape[0]
+    for name, index in (("first", first), ("second", second)):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < k:
+            raise ValueError(f"{name} must be an integer in [0, {k - 1}], got {index!r}")
+    mean = np.atleast_1d(moments.mean)
+    pair = [first, second]
+    se = delta_method(mean[pair], cov[np.ix_(pair, pair)] / moments.count,
+                      lambda _m: np.array([1.0, -1.0]))
+    return Estimate(float(mean[first] - mean[second]), se, moments.count,
+                    dof=moments.count - 1)
+
+
 def mean_correlation_from_moments(moments: RunningMoments, n: int, offset: int = 0
                                   ) -> Estimate:
     """The average token correlation of a random Gram matrix G (n x n), from the moments

@@ -275,27 +275,36 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
 
 
 @keyed
-def paired_output_sampler(model: Model, other: Model, tokens: Tokens, summary: str
-                          ) -> Sampler:
-    """``gram_summary`` f of the last block's output Gram under ``model`` and its
-    difference from f under ``other`` on the same networks and inputs (common random
-    numbers): (count, 2 k), f then f - f_other, for a summary of k columns. Both take
-    every weight in full, W^Q and W^K included (``scores``), so the two models must
-    declare the same weights (shapes and scales): models that differ only in attention
-    kind (softmax against uniform) do. The difference then varies only as much as the
-    two models disagree on one network."""
+def common_gram_sampler(models: tuple[Model, ...], tokens: Tokens, summary: str,
+                        last: bool = False) -> Sampler:
+    """``gram_summary`` of the Gram of every block's output (or the last one's, ``last``)
+    under each of ``models`` in turn, on the same networks and inputs (common random
+    numbers): (count, M L k), or (count, M k) with ``last``, for M models and a summary
+    of k columns. Every model takes every weight in full, W^Q and W^K included
+    (``scores``), so the models must declare the same weights (shapes and scales):
+    models that differ only in attention kind or in where their LayerNorms sit do. A
+    difference or a ratio across models then varies only as much as the models
+    disagree on one network."""
     _check_summary(summary)
-    plans = [[_block_plan(m, block, True) for block in m.blocks] for m in (model, other)]
-    if (model.n, model.d) != (other.n, other.d) or plans[0] != plans[1]:
-        raise ValueError("paired models must declare the same weights")
+    if not isinstance(models, tuple) or not models:
+        raise ValueError("models must be a non-empty tuple of models")
+    first = models[0]
+    plan = [_block_plan(first, block, True) for block in first.blocks]
+    for other in models[1:]:
+        if ((other.n, other.d) != (first.n, first.d)
+                or [_block_plan(other, block, True) for block in other.blocks] != plan):
+            raise ValueError("models on common networks must declare the same weights")
+
+    def grams(run: Run, count: int) -> list[np.ndarray]:
+        return [gram_summary(g, summary).reshape(count, -1)
+                for g in _grams(run[-1:] if last else run, count, first.n)]
 
     def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
         x0 = run[0][1][0].x  # the input X^0, as the first sublayer received it
-        f, g = (gram_summary(_grams(r[-1:], count, model.n)[0], summary).reshape(count, -1)
-                for r in (run, run_model(other, weights, x0)))
-        return np.concatenate([f, f - g], axis=1)
+        runs = [run] + [run_model(other, weights, x0) for other in models[1:]]
+        return np.concatenate([g for r in runs for g in grams(r, count)], axis=1)
 
-    return _network_sampler(model, tokens, False, measure, scores=True)
+    return _network_sampler(first, tokens, False, measure, scores=True)
 
 
 NORMS = {"query": lambda t: t[:, 0], "key": lambda t: t[:, 1], "value": lambda t: t[:, 2],

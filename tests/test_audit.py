@@ -208,6 +208,29 @@ def test_the_softmax_network_measured_beside_the_uniform_one_is_unbiased() -> No
     assert beside.se < 0.5 * plain.se
 
 
+def test_correlation_gaps_carry_the_covariance_of_common_networks() -> None:
+    """The gap between two models' correlation curves, measured on the same networks: zero
+    with zero se when the models coincide on every network, and the two ratios' ses in
+    quadrature when their columns are independent."""
+    import math
+
+    from numerics.estimators import RunningMoments, ratio_from_moments
+    from sigprop.audit.figures import _rho_gap
+
+    rng = np.random.default_rng(4)
+    depth, count = 2, 4000
+    a = rng.gamma(3.0, size=(count, 2 * depth))  # (diagonal, off-diagonal) per layer
+    same = RunningMoments().update(np.concatenate([a, a], axis=1))
+    gap, se = _rho_gap(same, depth, 0, 1, 1)
+    assert gap == 0.0 and se == pytest.approx(0.0, abs=1e-12)
+    b = rng.gamma(2.0, size=(count, 2 * depth))
+    apart = RunningMoments().update(np.concatenate([a, b], axis=1))
+    gap, se = _rho_gap(apart, depth, 0, 1, 1)
+    ra, rb = ratio_from_moments(apart, 3, 2), ratio_from_moments(apart, 7, 6)
+    assert gap == pytest.approx(ra.mean - rb.mean, rel=1e-12)
+    assert se == pytest.approx(math.hypot(ra.se, rb.se), rel=0.05)  # up to sample covariance
+
+
 def test_constant_alpha_cosine_needs_a_nonzero_mean_token() -> None:
     st = STATEMENTS["noci2022.thm-expected-cosine.constant-alpha"]
     from sigprop.audit.inputs import FAMILIES, family_tokens

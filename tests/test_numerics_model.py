@@ -225,7 +225,7 @@ def test_uniform_attention_forward_reads_no_query_or_key_weights() -> None:
 
 
 def _paired(sigma_q: float, depth: int = 3):
-    from numerics.stack import paired_output_sampler
+    from numerics.stack import common_gram_sampler
 
     scale = 1 / math.sqrt(6)
     shape = dict(n=3, d=6, d_k=3, d_v=6, d_ff=6, depth=depth, norm="none",
@@ -234,45 +234,53 @@ def _paired(sigma_q: float, depth: int = 3):
     softmax = Architecture(**shape, attention="softmax").model()
     uniform = Architecture(**shape, attention="uniform").model()
     x = scale * np.random.default_rng(2).standard_normal((3, 6))
-    return softmax, uniform, x, paired_output_sampler(softmax, uniform, x, "squared-norm")
+    return softmax, uniform, x, common_gram_sampler((softmax, uniform), x, "squared-norm")
 
 
 def test_paired_networks_are_the_same_networks() -> None:
-    """The paired sampler's first column is the model's own output sampler (full weights)
-    bit for bit, and with W^Q = 0 softmax attention is exactly uniform on every network,
-    so the difference from the uniform-attention model is exactly zero: both models ran
-    on the same weights."""
-    from numerics.stack import output_sampler
+    """The paired sampler's first half is the model's own sampler (full weights) bit for
+    bit, and with W^Q = 0 softmax attention is exactly uniform on every network, so the
+    second half (the uniform-attention model) equals the first: both models ran on the
+    same weights. ``last`` keeps the last block's columns."""
+    from numerics.stack import common_gram_sampler, layer_gram_sampler
 
-    softmax, _, x, paired = _paired(sigma_q=0.0)
+    softmax, uniform, x, paired = _paired(sigma_q=0.0)
     out = paired(0, 64, 11)
-    np.testing.assert_array_equal(out[:, 0], output_sampler(softmax, x, "squared-norm",
-                                                            lazy=False)(0, 64, 11))
-    np.testing.assert_allclose(out[:, 1], 0.0, atol=1e-12 * np.abs(out[:, 0]).max())
+    np.testing.assert_array_equal(out[:, :3], layer_gram_sampler(
+        softmax, x, summary="squared-norm", lazy=False)(0, 64, 11))
+    np.testing.assert_allclose(out[:, 3:], out[:, :3], rtol=1e-12)
+    last = common_gram_sampler((softmax, uniform), x, "squared-norm", last=True)(0, 64, 11)
+    np.testing.assert_array_equal(last, out[:, [2, 5]])
 
 
-def test_the_paired_difference_has_the_law_of_the_two_models() -> None:
-    """First column minus difference is the uniform-attention model's quantity: its mean
-    agrees with the uniform model's own sampler (independent draws, |z| < 4.5: a
-    calibrated pair fails it about once in 10^5 seeds), and the difference varies
-    far less than the quantity when attention is nearly uniform."""
+def test_the_paired_models_have_their_own_laws() -> None:
+    """The second half is the uniform-attention model's quantity: its mean agrees with the
+    uniform model's own sampler (independent draws, |z| < 4.5: a calibrated pair fails it
+    about once in 10^5 seeds), and the difference from the softmax model varies far less
+    than the quantity when attention is nearly uniform."""
+    from numerics.estimators import RunningMoments, difference_from_moments
     from numerics.stack import output_sampler
 
     _, uniform, x, paired = _paired(sigma_q=0.3)
-    out = paired(0, 20000, 3)
-    other = out[:, 0] - out[:, 1]
+    out = paired(0, 20000, 3)[:, [2, 5]]
     direct = output_sampler(uniform, x, "squared-norm")(0, 20000, 4)
-    se = math.hypot(other.std(ddof=1), direct.std(ddof=1)) / math.sqrt(20000)
-    assert abs(other.mean() - direct.mean()) < 4.5 * se
-    assert out[:, 1].std() < 0.5 * out[:, 0].std()
+    se = math.hypot(out[:, 1].std(ddof=1), direct.std(ddof=1)) / math.sqrt(20000)
+    assert abs(out[:, 1].mean() - direct.mean()) < 4.5 * se
+    gap = difference_from_moments(RunningMoments().update(out), 0, 1)
+    assert gap.mean == pytest.approx(out[:, 0].mean() - out[:, 1].mean(), rel=1e-12)
+    assert gap.se == pytest.approx((out[:, 0] - out[:, 1]).std(ddof=1) / math.sqrt(20000),
+                                   rel=1e-9)
+    assert gap.se < 0.5 * out[:, 0].std() / math.sqrt(20000)
 
 
-def test_paired_models_must_declare_the_same_weights() -> None:
-    from numerics.stack import paired_output_sampler
+def test_models_on_common_networks_must_declare_the_same_weights() -> None:
+    from numerics.stack import common_gram_sampler
 
     softmax, uniform, x, _ = _paired(sigma_q=0.3)
     deeper = _paired(sigma_q=0.3, depth=4)[0]
-    with pytest.raises(ValueError, match="paired models must declare the same weights"):
-        paired_output_sampler(softmax, deeper, x, "squared-norm")
+    with pytest.raises(ValueError, match="models on common networks must declare the same"):
+        common_gram_sampler((softmax, uniform, deeper), x, "squared-norm")
+    with pytest.raises(ValueError, match="models must be a non-empty tuple"):
+        common_gram_sampler((), x, "squared-norm")
     with pytest.raises(ValueError, match="summary must be one of"):
-        paired_output_sampler(softmax, uniform, x, "norm")
+        common_gram_sampler((softmax, uniform), x, "norm")

@@ -4,7 +4,9 @@ A figure states a trend or an agreement, not a formula. Each check here
 simulates the networks the figure describes (``numerics``), estimates the
 curves with their standard errors, and decides every part of the statement
 at a family-wise level: ``holds`` when every part is confirmed, ``false`` when
-one is contradicted, ``inconclusive`` otherwise.
+one is contradicted, ``inconclusive`` otherwise. Curves that are compared run
+on the same networks (``numerics.stack.common_gram_sampler``), so their gaps carry
+only the variation of the comparison itself.
 
 - ``figure.residual_scaling``: in a Post-LN stack with alpha = 1, the per-layer
   squared gradient norms of W^Q and W^K, relative to the first layer, fall
@@ -29,10 +31,10 @@ import numpy as np
 from scipy import stats as sps
 
 from architecture.spec import Architecture
-from numerics.estimators import Estimate, RunningMoments, ratio_from_moments
+from numerics.estimators import Estimate, RunningMoments, delta_method, ratio_from_moments
 from numerics.montecarlo import Sampler, run_moments
 from numerics.quantities import layer_gradient_sampler
-from numerics.stack import GaussianTokens, layer_gram_sampler
+from numerics.stack import GaussianTokens, common_gram_sampler
 from sigprop.budget import ALPHA_FAIL, get_budget
 from sigprop.harness import check_seed
 
@@ -129,37 +131,59 @@ def residual_scaling(p: Mapping[str, float], figure: Mapping[str, Any], budget: 
                         {"relative_norms": curves})
 
 
-def _rho(moments: RunningMoments, depth: int) -> list[Estimate]:
-    """Per layer, E[mean off-diagonal] / E[mean diagonal] of the block outputs' Grams."""
-    return [ratio_from_moments(moments, 2 * layer + 1, 2 * layer) for layer in range(depth)]
+NORMS = ("none", "pre", "post")
+
+
+def _rho(moments: RunningMoments, depth: int, model: int) -> list[Estimate]:
+    """Per layer, E[mean off-diagonal] / E[mean diagonal] of the block outputs' Grams of
+    the ``model``-th of the models a common sampler ran (``entries``: 2 L columns each)."""
+    base = 2 * depth * model
+    return [ratio_from_moments(moments, base + 2 * layer + 1, base + 2 * layer)
+            for layer in range(depth)]
+
+
+def _rho_gap(moments: RunningMoments, depth: int, a: int, b: int, layer: int
+             ) -> tuple[float, float]:
+    """rho of model a minus rho of model b at ``layer``, on the same networks, and its se
+    (delta method over the four means, their covariance included)."""
+    cols = [2 * depth * m + 2 * layer + k for m in (a, b) for k in (1, 0)]
+    mean = np.atleast_1d(moments.mean)[cols]
+    cov = moments.covariance[np.ix_(cols, cols)] / moments.count
+
+    def grad(m: np.ndarray) -> np.ndarray:
+        return np.array([1 / m[1], -m[0] / m[1]**2, -1 / m[3], m[2] / m[3]**2])
+
+    return float(mean[0] / mean[1] - mean[2] / mean[3]), delta_method(mean, cov, grad)
 
 
 def correlation(p: Mapping[str, float], figure: Mapping[str, Any], budget: str,
                 seed: int) -> FigureResult:
+    """The three LayerNorm placements on common networks (they declare the same weights),
+    so the gaps between their curves vary only as much as the placements disagree."""
     tolerance = float(figure.get("tolerance", 0.1))
     depth = int(p["L"])
-    samplers = {f"{norm}/{scaling}": layer_gram_sampler(
-        _arch(p, norm=norm, scaling=scaling).model(), GaussianTokens(p["rho"], p["sigma_x"]**2),
-        summary="entries")
-        for norm in ("none", "pre", "post") for scaling in ("inv_sqrt_depth", "constant")}
+    samplers = {scaling: common_gram_sampler(tuple(
+        _arch(p, norm=norm, scaling=scaling).model() for norm in NORMS),
+        GaussianTokens(p["rho"], p["sigma_x"]**2), "entries")
+        for scaling in ("inv_sqrt_depth", "constant")}
 
     def parts_of(moments: dict) -> Parts:
-        curves = {tag: _rho(m, depth) for tag, m in moments.items()}
         parts = []
-        for a, b in (("none", "pre"), ("none", "post"), ("pre", "post")):
-            gaps = [(x.mean - y.mean, math.hypot(x.se, y.se)) for x, y in zip(
-                curves[f"{a}/inv_sqrt_depth"], curves[f"{b}/inv_sqrt_depth"], strict=True)]
+        scaled, constant = moments["inv_sqrt_depth"], moments["constant"]
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            gaps = [_rho_gap(scaled, depth, a, b, layer) for layer in range(depth)]
             worst = max(gaps, key=lambda g: abs(g[0]) + 3 * g[1])
             z = (tolerance - abs(worst[0])) / max(worst[1], 1e-300)
-            parts.append((f"1/sqrt(L) scaling: largest |rho_{a} - rho_{b}| over the layers "
-                          f"{abs(worst[0]):.3f} +- {worst[1]:.2g} (tolerance {tolerance:g}: "
-                          f"{z:+.1f} se)", z))
-        pre = curves["pre/constant"][-1]
-        for other in ("none", "post"):
-            o = curves[f"{other}/constant"][-1]
-            z = (o.mean - pre.mean) / max(math.hypot(o.se, pre.se), 1e-300)
+            parts.append((f"1/sqrt(L) scaling: largest |rho_{NORMS[a]} - rho_{NORMS[b]}| over "
+                          f"the layers {abs(worst[0]):.3f} +- {worst[1]:.2g} (tolerance "
+                          f"{tolerance:g}: {z:+.1f} se)", z))
+        pre = _rho(constant, depth, 1)[-1]
+        for other in (0, 2):
+            o = _rho(constant, depth, other)[-1]
+            gap, se = _rho_gap(constant, depth, other, 1, depth - 1)
+            z = gap / max(se, 1e-300)
             parts.append((f"alpha = 1: rho at layer {depth}: Pre-LN {pre.mean:.3f} +- "
-                          f"{pre.se:.2g} below {other} {o.mean:.3f} +- {o.se:.2g} "
+                          f"{pre.se:.2g} below {NORMS[other]} {o.mean:.3f} +- {o.se:.2g} "
                           f"({z:+.1f} se)", z))
         return parts
 
@@ -169,15 +193,10 @@ def correlation(p: Mapping[str, float], figure: Mapping[str, Any], budget: str,
                f"{p['rho']:g}, softmax attention at Xavier initialization: "
                + "; ".join(t for t, _ in parts))
     return FigureResult(_decide(parts, tests), summary, [t for t, _ in parts],
-                        {"correlation": {tag: [[e.mean, e.se] for e in _rho(m, depth)]
-                                         for tag, m in moments.items()}})
-
-
-def _norms(moments: RunningMoments, n: int, depth: int) -> list[Estimate]:
-    """Per depth, E ||X^l||_F^2 = n E[mean diagonal entry of the Gram]."""
-    mean, cov = np.atleast_1d(moments.mean), moments.covariance / moments.count
-    return [Estimate(n * mean[2 * k], n * math.sqrt(cov[2 * k, 2 * k]), moments.count)
-            for k in range(depth)]
+                        {"correlation": {f"{norm}/{scaling}": [[e.mean, e.se] for e in
+                                                               _rho(m, depth, k)]
+                                         for scaling, m in moments.items()
+                                         for k, norm in enumerate(NORMS)}})
 
 
 def _within(gaps: list[tuple[float, float]], tolerance: float) -> tuple[float, float, float]:
@@ -195,18 +214,21 @@ def uniform_norms(p: Mapping[str, float], figure: Mapping[str, Any], budget: str
     small = 1 / math.sqrt(d)
     settings = [(scaling, sigma) for scaling in ("constant", "inv_sqrt_depth")
                 for sigma in (small, 1.0)]
-    samplers = {f"{attention}/{scaling}/{sigma:.4g}": layer_gram_sampler(
-        _arch(p, norm="none", attention=attention, activation="linear", scaling=scaling).model(),
-        GaussianTokens(0.0, sigma**2), summary="entries")
-        for scaling, sigma in settings for attention in ("uniform", "softmax")}
+    # softmax and uniform attention on the same networks and inputs: their ratio varies
+    # only as much as the two disagree on one network
+    samplers = {f"{scaling}/{sigma:.4g}": common_gram_sampler(tuple(
+        _arch(p, norm="none", attention=attention, activation="linear", scaling=scaling).model()
+        for attention in ("softmax", "uniform")), GaussianTokens(0.0, sigma**2), "entries")
+        for scaling, sigma in settings}
 
     def gaps_of(moments: dict) -> dict[tuple[str, float], list[tuple[float, float]]]:
+        """Per setting and depth l, E||X^l||^2 softmax / uniform - 1 and its se: the ratio
+        of the mean diagonal Gram entries (columns 2l, and 2 (L + l) for uniform)."""
         out = {}
         for scaling, sigma in settings:
-            uni = _norms(moments[f"uniform/{scaling}/{sigma:.4g}"], n, depth)
-            soft = _norms(moments[f"softmax/{scaling}/{sigma:.4g}"], n, depth)
-            out[scaling, sigma] = [(s.mean / u.mean - 1.0, s.mean / u.mean * math.hypot(
-                s.se / s.mean, u.se / u.mean)) for u, s in zip(uni, soft, strict=True)]
+            m = moments[f"{scaling}/{sigma:.4g}"]
+            out[scaling, sigma] = [(r.mean - 1.0, r.se) for r in (
+                ratio_from_moments(m, 2 * k, 2 * (depth + k)) for k in range(depth))]
         return out
 
     def parts_of(moments: dict) -> Parts:

@@ -10,19 +10,18 @@ Each :class:`Quantity` names something both engines compute:
   quantity at one parameter point, for the model of the setting (the
   uniform-attention assumption, or the real softmax network);
 - ``paired(setting, other)``, where given, samples the quantity under the setting's
-  model beside its difference from the quantity under ``other``'s model on the same
-  networks (``estimate_beside``: a control variate).
+  model beside the quantity under ``other``'s model on the same networks
+  (``estimate_beside``: a control variate).
 
 Neither side sees the other: this module only passes numbers between them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import numpy as np
@@ -42,11 +41,15 @@ from numerics.attention_layer import (
     softmax_jacobian_at_zero,
     uniform_deviation_sampler,
 )
-from numerics.estimators import Estimate, mean_correlation_from_moments
+from numerics.estimators import (
+    Estimate,
+    difference_from_moments,
+    mean_correlation_from_moments,
+)
 from numerics.jacobians import attention_matrix
 from numerics.montecarlo import Sampler, mean_estimate, run_moments, sized
 from numerics.quantities import loss_gradient_sampler
-from numerics.stack import output_sampler, paired_output_sampler
+from numerics.stack import common_gram_sampler, output_sampler
 from sigprop.audit import kronecker
 from sigprop.audit.inputs import statistics
 from sigprop.audit.model import Model
@@ -109,8 +112,8 @@ class Quantity:
         if self.paired is None or self.reduce != "mean":
             raise ValueError(f"{self.name} has no paired sampler")
         moments = run_moments(self.paired(setting, other), max(2, samples), seed, CHUNK)
-        difference = moments.estimate(1)
-        return dataclasses.replace(difference, mean=other_mean + difference.mean)
+        difference = difference_from_moments(moments, 0, 1)
+        return replace(difference, mean=other_mean + difference.mean)
 
 
 # --- one attention layer ------------------------------------------------------------------
@@ -294,8 +297,8 @@ def _stack_pair(statistic: str) -> Callable[[Setting, Setting], Sampler]:
     summary = statistic.replace("_", "-")
 
     def build(s: Setting, other: Setting) -> Sampler:
-        return paired_output_sampler(_paper_stack(s).model(), _paper_stack(other).model(),
-                                     s.x, summary)
+        return common_gram_sampler((_paper_stack(s).model(), _paper_stack(other).model()), s.x,
+                                   summary, last=True)
 
     return build
 
