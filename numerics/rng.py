@@ -35,6 +35,9 @@ from architecture.validate import check_nonnegative, check_positive_int
 _THREADING_THRESHOLD = 200_000
 # Samples smaller than this share a generator with their block neighbours.
 _BLOCK_DRAWS = 65_536
+# The same for chi-square rows, whose blocks are redrawn from their first row on every
+# call (rejection sampling consumes a variable number of bits, so rows cannot be skipped).
+_CHI_BLOCK_DRAWS = 4_096
 
 
 def check_seed(seed: object) -> int:
@@ -137,3 +140,29 @@ def normal_rows(
         for future in [_executor(workers).submit(fill, chunk) for chunk in chunks]:
             future.result()
     return out
+
+
+def chisquare_rows(seed: int, stream: str, start: int, count: int,
+                   dofs: Sequence[float]) -> np.ndarray:
+    """Independent chi-square draws, one row per sample: row r (sample ``start + r``) holds
+    one draw for each of the degrees of freedom ``dofs`` (each > 0). Sample i is row
+    i mod b of block i // b of the stream's generators (b = 4096 // len(dofs), at least
+    1), whose rows are drawn in order from the block's first, so a batch is the same
+    whether drawn at once or in pieces. Returns a float64 array of shape
+    (count, len(dofs))."""
+    seed = check_seed(seed)
+    key = stream_key(stream)
+    start = check_index("start", start)
+    count = check_positive_int("count", count)
+    df = np.asarray(dofs, dtype=np.float64)
+    if df.ndim != 1 or df.size == 0 or not np.all(np.isfinite(df)) or np.any(df <= 0):
+        raise ValueError(f"dofs must be a non-empty list of finite numbers > 0, got {dofs!r}")
+    per_block = max(1, _CHI_BLOCK_DRAWS // df.size)
+    out = np.empty((count, df.size))
+    for block in range(start // per_block, (start + count - 1) // per_block + 1):
+        first = block * per_block
+        lo, hi = max(start, first), min(start + count, first + per_block)
+        gen = Generator(SFC64(SeedSequence(seed, spawn_key=(key, block))))
+        out[lo - start:hi - start] = gen.chisquare(df, size=(hi - first, df.size))[lo - first:]
+    return out
+

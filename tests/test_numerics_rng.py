@@ -7,7 +7,7 @@ import pytest
 
 from architecture import Architecture
 from numerics.inputs import exchangeable_tokens
-from numerics.rng import block_generator, block_size, normal_rows
+from numerics.rng import block_generator, block_size, chisquare_rows, normal_rows
 from numerics.weights import WEIGHT_NAMES, sample_weights
 
 SEGMENTS = [(5, 1.0), (7, 0.5), (3, 2.0)]
@@ -113,6 +113,31 @@ def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
     args = {"seed": 0, "stream": "s", "start": 0, "count": 2, "segments": [(3, 1.0)]} | kwargs
     with pytest.raises(ValueError, match=message):
         normal_rows(**args)
+
+
+@pytest.mark.parametrize("piece", [1, 333, 2000])
+def test_chisquare_rows_do_not_depend_on_the_batch_size(piece: int) -> None:
+    """Across the blocks' boundaries too (1365 rows per block for three dofs)."""
+    whole = chisquare_rows(4, "c", 100, 3000, [5, 2.5, 1])
+    parts = in_pieces(lambda s, c: chisquare_rows(4, "c", 100 + s, c, [5, 2.5, 1]), 3000, piece)
+    np.testing.assert_array_equal(whole, parts)
+
+
+def test_chisquare_rows_have_their_degrees_of_freedom() -> None:
+    """KS test of each column against its chi-square law (Bonferroni over 3 at 1e-4)."""
+    from scipy import stats
+
+    dofs = [7, 2.5, 1]
+    rows = chisquare_rows(0, "c", 0, 20000, dofs)
+    assert min(stats.kstest(rows[:, k], "chi2", args=(df,)).pvalue
+               for k, df in enumerate(dofs)) * 3 > 1e-4
+    assert not np.array_equal(rows, chisquare_rows(1, "c", 0, 20000, dofs))
+
+
+@pytest.mark.parametrize("dofs", [[], [0.0], [-1.0], [np.inf], [[1.0, 2.0]]])
+def test_bad_chisquare_degrees_are_refused(dofs) -> None:
+    with pytest.raises(ValueError, match="dofs must be a non-empty list of finite numbers > 0"):
+        chisquare_rows(0, "c", 0, 2, dofs)
 
 
 def test_monte_carlo_runs_do_not_depend_on_the_worker_count() -> None:
