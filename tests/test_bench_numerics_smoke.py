@@ -96,12 +96,13 @@ def test_lazy_benchmark_runs() -> None:
 
 
 def test_looks_benchmark_runs() -> None:
-    """benchmarks/bench_looks.py on two cheap claims, one seed: a row per claim and a
-    total, the single-look plan never below what its first look alone measured."""
+    """benchmarks/bench_looks.py on three cheap claims (two exact, a ladder), one seed: a
+    row per claim and a total, with positive counts and their ratio."""
     import subprocess
 
     script = BENCH.parent / "bench_looks.py"
-    claims = ["engine.wick-trace", "forward.attention-gram-update-diagonal"]
+    claims = ["engine.wick-trace", "forward.attention-gram-update-diagonal",
+              "forward.scaled-residual-limit"]
     proc = subprocess.run([sys.executable, str(script), "--seeds", "1", "--budget", "quick",
                            *(arg for c in claims for arg in ("--claim", c))],
                           capture_output=True, text=True, timeout=120)
