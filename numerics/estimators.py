@@ -315,24 +315,14 @@ def ratio_from_moments(
     shrinks faster than the standard error O(1/sqrt(n)). ``dof`` is ``None``
     (asymptotic normal approximation).
     """
-    if not isinstance(moments, RunningMoments):
-        raise ValueError(f"moments must be a RunningMoments, got {type(moments).__name__}")
-    cov = moments.covariance  # checks full covariance and count >= 2
-    k = cov.shape[0]
-    for name, index in (("numerator", numerator), ("denominator", denominator)):
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < k:
-            raise ValueError(f"{name} must be an integer in [0, {k - 1}], got {index!r}")
+    means, cov = _paired_means(moments, numerator=numerator, denominator=denominator)
     if numerator == denominator:
         raise ValueError(f"denominator must differ from numerator, got both {numerator}")
-    mean = np.atleast_1d(moments.mean)
-    den = mean[denominator]
+    num, den = means
     if den == 0:
         raise ValueError("denominator samples must have a nonzero mean, got mean 0")
-    ratio = mean[numerator] / den
-    pair = [numerator, denominator]
-    se = delta_method(
-        mean[pair], cov[np.ix_(pair, pair)] / moments.count, lambda m: np.array([1.0, -ratio]) / den
-    )
+    ratio = num / den
+    se = delta_method(means, cov, lambda m: np.array([1.0, -ratio]) / den)
     return Estimate(float(ratio), se, moments.count)
 
 
@@ -340,19 +330,24 @@ def difference_from_moments(moments: RunningMoments, first: int, second: int) ->
     """Estimate ``E[x_first] - E[x_second]`` from the streaming moments of paired samples:
     se^2 = (var_first - 2 cov + var_second) / n, small when the pair moves together
     (common random numbers); dof ``n - 1``."""
+    means, cov = _paired_means(moments, first=first, second=second)
+    se = delta_method(means, cov, lambda _m: np.array([1.0, -1.0]))
+    return Estimate(float(means[0] - means[1]), se, moments.count, dof=moments.count - 1)
+
+
+def _paired_means(moments: RunningMoments, **indices: int
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The means of two components (named by keyword, for the messages) of paired samples
+    and the covariance of those means (the samples' covariance / n)."""
     if not isinstance(moments, RunningMoments):
         raise ValueError(f"moments must be a RunningMoments, got {type(moments).__name__}")
     cov = moments.covariance  # checks full covariance and count >= 2
     k = cov.shape[0]
-    for name, index in (("first", first), ("second", second)):
+    for name, index in indices.items():
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < k:
             raise ValueError(f"{name} must be an integer in [0, {k - 1}], got {index!r}")
-    mean = np.atleast_1d(moments.mean)
-    pair = [first, second]
-    se = delta_method(mean[pair], cov[np.ix_(pair, pair)] / moments.count,
-                      lambda _m: np.array([1.0, -1.0]))
-    return Estimate(float(mean[first] - mean[second]), se, moments.count,
-                    dof=moments.count - 1)
+    pair = list(indices.values())
+    return np.atleast_1d(moments.mean)[pair], cov[np.ix_(pair, pair)] / moments.count
 
 
 def mean_correlation_from_moments(moments: RunningMoments, n: int, offset: int = 0
