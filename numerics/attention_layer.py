@@ -28,7 +28,8 @@ from numerics.rng import chisquare_rows, normal_rows
 WHICH = ("value", "query", "key", "input")
 LAYER_STREAM = "attention-layer"
 PROJECTION_STREAM = "attention-projections"
-WISHART_STREAM = "attention-logits-wishart"
+WISHART_STREAM = "attention-logits-wishart"  # the normals of G and of T below its diagonal
+CHI2_STREAM = "attention-logits-wishart-chi2"  # T's diagonal
 #: fixed-X logits are drawn through Bartlett's decomposition from d_k = BARTLETT_FROM n on
 #: (``Layer.logits``; exact in law for any d_k >= n)
 BARTLETT_FROM = 4
@@ -107,7 +108,7 @@ def _bartlett_product(n: int, dk: int, start: int, count: int, seed: int) -> np.
     flat = normal_rows(seed, WISHART_STREAM, start, count, segments)
     t = np.zeros((count, n, n))
     diagonal = np.arange(n)
-    t[:, diagonal, diagonal] = np.sqrt(chisquare_rows(seed, WISHART_STREAM, start, count,
+    t[:, diagonal, diagonal] = np.sqrt(chisquare_rows(seed, CHI2_STREAM, start, count,
                                                       [dk - i for i in range(n)]))
     t[:, lower[0], lower[1]] = flat[:, n * n:]
     return flat[:, :n * n].reshape(count, n, n) @ np.swapaxes(t, 1, 2)

@@ -165,4 +165,3 @@ def chisquare_rows(seed: int, stream: str, start: int, count: int,
         gen = Generator(SFC64(SeedSequence(seed, spawn_key=(key, block))))
         out[lo - start:hi - start] = gen.chisquare(df, size=(hi - first, df.size))[lo - first:]
     return out
-

@@ -80,3 +80,21 @@ def test_logits_do_not_depend_on_the_batch() -> None:
     pieces = np.concatenate([layer.logits(X, s, 700, 9) for s in range(0, 3000, 700)])
     np.testing.assert_array_equal(whole, pieces[:3000])
     assert layer.logit_draws() == 9 + 3 + 3 and _layer(11).logit_draws() == 2 * 3 * 11
+
+
+def test_normals_and_chi_squares_come_from_distinct_streams(monkeypatch) -> None:
+    """Two streams of one name would share their generators (the same seed and block
+    keys): the normals and the chi-squares of a sample would then be built from the same
+    bits."""
+    streams = []
+
+    def spy(draw):
+        def wrapped(seed, stream, *args, **kwargs):
+            streams.append(stream)
+            return draw(seed, stream, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(attention_layer, "normal_rows", spy(attention_layer.normal_rows))
+    monkeypatch.setattr(attention_layer, "chisquare_rows", spy(attention_layer.chisquare_rows))
+    _layer(12).logits(X, 0, 10, 1)
+    assert len(streams) == 2 and len(set(streams)) == 2
