@@ -17,13 +17,13 @@ E[X X^T] = s d ((1 - rho) I + rho J)).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 import numpy as np
 
 from architecture.model import Block, Model
-from architecture.sublayers import Attention, Residual, Sublayer
+from architecture.sublayers import MLP, Attention, Residual, Sublayer
 from architecture.validate import check_correlation, check_positive
 from numerics.cache import keyed
 from numerics.inputs import as_tokens, exchangeable_tokens
@@ -264,12 +264,49 @@ GRAM_SUMMARIES = ("diagonal", "off-diagonal", "entries", "spread", "cosine-dista
                   "inner-product-sum", "squared-norm", "gram")
 
 
+def mean_commuting(model: Model) -> bool:
+    """Whether every sublayer maps the mean token alone, mean_k f(X)_k = f(xbar) for
+    every X: uniform attention over all tokens (A U W^V = 1 ubar W^V, head by head, then
+    W^O), a linear MLP (U W^1 W^2), and residual branches of them. The mean token of the
+    output is then the output of the same model, with the same weights, on the one token
+    xbar."""
+    def commutes(spec: Sublayer) -> bool:
+        if isinstance(spec, Residual):
+            return all(commutes(part) for part in spec.branch)
+        if isinstance(spec, Attention):
+            return spec.kind == "uniform" and spec.mask == "none"
+        return isinstance(spec, MLP) and spec.activation == "linear"
+
+    return all(commutes(spec) for block in model.blocks for spec in block)
+
+
+def _mean_token_sampler(model: Model, x: np.ndarray, lazy: bool | None) -> Sampler:
+    """1^T Y Y^T 1 = n^2 ||ybar||^2 of the last block's output Y from a fixed X, for a
+    ``mean_commuting`` model: the one-token model on xbar gives ybar, and a weight seen
+    through one row is drawn lazily as d normals (``_lazily``) instead of d^2."""
+    if x.shape[-2:] != (model.n, model.d):
+        raise ValueError(f"X must have shape ({model.n}, {model.d}), got {x.shape[-2:]}")
+    single = replace(model, n=1)
+    n = model.n
+
+    def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
+        y = run[-1][0][:, 0]
+        return n * n * np.einsum("bi,bi->b", y, y)
+
+    return _network_sampler(single, x.mean(axis=-2, keepdims=True), lazy, measure, False)
+
+
 @keyed
 def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None = None
                    ) -> Sampler:
     """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network
-    (``lazy`` as in ``_network_sampler``)."""
+    (``lazy`` as in ``_network_sampler``). The inner-product sum of a ``mean_commuting``
+    model on a fixed X is measured through the mean token alone unless ``lazy`` is
+    False: the same law, at d normals per weight."""
     _check_summary(summary)
+    if (summary == "inner-product-sum" and lazy is not False and mean_commuting(model)
+            and not isinstance(tokens, GaussianTokens)):
+        return _mean_token_sampler(model, as_tokens(tokens), lazy)
     return _network_sampler(model, tokens, lazy, lambda run, weights, count: gram_summary(
         _grams(run[-1:], count, model.n)[0], summary), scores=False)
 
