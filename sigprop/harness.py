@@ -282,6 +282,17 @@ def _ladder_fit(claim: Claim, ladder: Ladder, theories: Sequence[float],
                 p_equiv=tost_relative(shifted, 1.0, margin), detail=detail, rows=tuple(rows))
 
 
+def _margin_factor(limit: Estimate, margin: float) -> float | None:
+    """How many times its samples an extrapolated relative discrepancy needs for its
+    (1 - 2 ALPHA_EQUIV) CI to fit inside the margin, were its present value the truth
+    (every rung scaled alike: the limit's se falls as one over the root of the factor);
+    None when the value itself is outside the margin."""
+    room = margin - abs(limit.mean)
+    if room <= 0 or limit.se == 0:
+        return None
+    return (_z(ALPHA_EQUIV) * limit.se / room) ** 2
+
+
 def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
     """Asymptotic claims: the relative discrepancy on every rung of the ladder,
     extrapolated (``_ladder_fit``), in up to ``LOOKS`` = 2 looks like an exact check.
@@ -291,7 +302,9 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     Bonferroni-corrected over the two tests and the two looks. The first look measures
     half of every rung's plan and stops when the verdict is decided (equivalence at
     ALPHA_EQUIV / 2, or a rejection at the strictest Holm level); otherwise the second
-    measures the other halves and the fit is redone on the pooled rungs. Each test's
+    measures the other halves (or, as for exact checks, when the first look shows that
+    the margin needs more, every rung up to 1.2 times what it needs: ``_margin_factor``)
+    and the fit is redone on the pooled rungs. Each test's
     p-value is the smaller of its looks' times LOOKS. A rung of cv 0 or inf has nothing
     to plan: its pilot is its measurement in both looks."""
     ladder = claim.ladder
@@ -313,7 +326,12 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     first_z = limit.mean / limit.se if limit.se > 0 else None
     p_fail, p_equiv = fit["p_fail"], fit["p_equiv"]
     if not (p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size):
-        for i, (pw, n) in enumerate(zip(points, planned, strict=True)):
+        grow = _margin_factor(limit, margin)
+        targets = planned
+        if grow and all(grow * est.n <= budget.max_samples for est in estimates):
+            targets = [max(n, math.ceil(1.2 * grow * est.n)) if n else 0
+                       for n, est in zip(planned, estimates, strict=True)]
+        for i, (pw, n) in enumerate(zip(points, targets, strict=True)):
             if n:
                 more = claim.estimate(pw, max(2, n - estimates[i].n),
                                       _seed(claim, seed, 2 * rungs + i))

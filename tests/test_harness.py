@@ -3,6 +3,7 @@ inconclusive, and Holm treats a run as one family."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -207,6 +208,29 @@ def test_a_ladder_stops_at_half_its_samples_once_the_verdict_is_decided() -> Non
     calls.clear()
     far = verify_claim(_toy_ladder(1.05, 0.3, noise=False, calls=calls), seed=0)
     assert far.verdict == "fail" and calls[rungs:] == halves
+
+
+def test_a_ladder_whose_first_look_sits_near_the_margin_measures_what_the_margin_needs(
+        ) -> None:
+    """As an exact check does: a first look whose limit sits 1.5% off (inside the 2% margin
+    but too close to it to show equivalence) scales every rung alike to 1.2 times what
+    the margin would need were that value the truth, rather than by the plan's other
+    half; the pooled rungs (here exact) then pass."""
+    rungs = len(TOY_LADDER.widths)
+    calls: list[int] = []
+
+    def estimator(p, n, s):
+        calls.append(n)
+        bump = 0.015 if rungs <= len(calls) - 1 < 2 * rungs else 0.0  # the first look only
+        at = (1 + 3 / p["d"]) * (1 + bump)
+        return Estimate(mean=at, se=0.3 * at / math.sqrt(n), n=n)
+
+    claim = dataclasses.replace(_toy_ladder(1.0, 0.3), estimator=estimator)
+    result = verify_claim(claim, seed=0)
+    assert result.verdict == "pass" and len(calls) == 3 * rungs
+    first, more = calls[rungs:2 * rungs], calls[2 * rungs:]
+    growth = [(f + m) / f for f, m in zip(first, more, strict=True)]
+    assert min(growth) > 2.5 and max(growth) - min(growth) < 0.01 * min(growth)
 
 
 @pytest.mark.parametrize(("toy", "runs"), [(_toy_exact, 4000), (_toy_ladder, 2000)])
