@@ -8,14 +8,15 @@ then follows from a pilot estimate of the per-sample coefficient of
 variation cv = sd/|pilot mean| (the theory value is never consulted, so the
 plan is blind to the claim it is compared with):
 
-    N_detect = ((z_{1-alpha_fw/(2 m k)} + z_power) * cv / detect)^2
-    N_equiv  = ((z_{1-alpha_eq/k} + z_{1-(1-power)/2}) * cv / delta)^2
+    N_detect = ((z_{1-w alpha_fw/(2 m)} + z_power) * cv / detect)^2
+    N_equiv  = ((z_{1-w alpha_eq} + z_{1-(1-power)/2}) * cv / delta)^2
     N        = min(max(N_detect, N_equiv, pilot), max_samples)
 
-with m the number of checks in the run (the strictest Holm level) and k the looks of
-the check: an exact check or a ladder takes ``LOOKS`` = 2 (half of N, then the rest
-only when the first half has not decided the verdict, which then depends on the
-theory), a trend one.
+with m the number of checks in the run (the strictest Holm level) and w the share of
+each level that the look judging all N samples spends: an exact check or a ladder
+takes up to three looks (``SPEND``; half of N, then the rest only when the first half
+has not decided the verdict, which then depends on the theory), so w = SPEND[1]; a
+trend check takes one (w = 1).
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ BUDGETS: dict[str, Budget] = {
 ALPHA_FAIL = 1e-6
 #: level of each equivalence test (TOST): pass means the (1 - 2 alpha) CI lies in the margin
 ALPHA_EQUIV = 0.005
-#: looks of an exact check or a ladder (``sigprop.harness``): half the planned samples,
-#: then the rest only when the first look has not decided; every test is
-#: Bonferroni-corrected over them
-LOOKS = 2
+#: the looks of an exact check or a ladder (``sigprop.harness``), as the share of every
+#: test's level each one spends (weighted Bonferroni: a test rejects at look k when its
+#: p-value there is below SPEND[k] times its level). The first two carry the plan: half
+#: the planned samples, then the rest when the first look has not decided. The third,
+#: taken only when two leave the verdict open with the estimate inside the margin, grows
+#: the run to 1.2 times what the margin needs were that estimate the truth.
+SPEND = (0.45, 0.45, 0.10)
 
 
 def get_budget(name: str) -> Budget:

@@ -49,7 +49,7 @@ from numerics.stats import (
     tost_relative,
     z_test,
 )
-from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, LOOKS, Budget, get_budget
+from sigprop.budget import ALPHA_EQUIV, ALPHA_FAIL, SPEND, Budget, get_budget
 from sigprop.claim import Claim, Ladder
 from sigprop.expressions import describe_point
 from sigprop.params import Point
@@ -108,30 +108,30 @@ def _z(p: float) -> float:
 
 
 def planned_samples(cv: float, claim: Claim, budget: Budget, family_size: int,
-                    looks: int = 1) -> int:
-    """Samples for the budget's detection power and the equivalence margin, every test
-    Bonferroni-corrected over ``looks`` looks (see :mod:`sigprop.budget` for the
+                    share: float = 1.0) -> int:
+    """Samples for the budget's detection power and the equivalence margin, every test at
+    ``share`` of its level (the look that judges them; see :mod:`sigprop.budget` for the
     formulas)."""
     if cv == 0.0:
         return budget.pilot
-    n_detect = samples_to_detect(cv, budget.detect, ALPHA_FAIL / (looks * family_size),
+    n_detect = samples_to_detect(cv, budget.detect, share * ALPHA_FAIL / family_size,
                                  budget.power)
     n_equiv = samples_for_relative_precision(
-        cv, claim.margin * budget.margin_scale, ALPHA_EQUIV / looks, budget.power
+        cv, claim.margin * budget.margin_scale, share * ALPHA_EQUIV, budget.power
     )
     return int(min(max(n_detect, n_equiv, budget.pilot), budget.max_samples))
 
 
 def samples_for_margin(est: Estimate, theory: float, margin: float,
-                       size: float | None = None) -> int | None:
-    """Samples that would put the (1 - 2 ALPHA_EQUIV) CI inside the margin (relative to
-    ``size``, default |theory|) if the present mean held; None when the mean itself is
+                       size: float | None = None, share: float = 1.0) -> int | None:
+    """Samples that would put the (1 - 2 share ALPHA_EQUIV) CI inside the margin (relative
+    to ``size``, default |theory|) if the present mean held; None when the mean itself is
     outside the margin."""
     room = margin * (abs(theory) if size is None else size) - abs(est.mean - theory)
     if room <= 0 or est.n < 2:
         return None
     sd = est.se * math.sqrt(est.n)
-    return math.ceil((_z(ALPHA_EQUIV) * sd / room) ** 2) + 1
+    return math.ceil((_z(share * ALPHA_EQUIV) * sd / room) ** 2) + 1
 
 
 def pooled(a: Estimate, b: Estimate) -> Estimate:
@@ -170,18 +170,49 @@ def _measure(claim: Claim, point: Point, budget: Budget, seed: int, family_size:
     return claim.estimate(point, n, _seed(claim, seed, stage + 1))
 
 
+@dataclass
+class _Looks:
+    """The p-values of a check's two tests over its looks, adjusted by weighted Bonferroni
+    (min over the looks k of p_k / SPEND[k]), and whether they decide the verdict: the
+    equivalence passes at ALPHA_EQUIV, or the fail is rejected at the strictest Holm
+    level of the run."""
+
+    family_size: int
+    p_fail: float = math.inf
+    p_equiv: float = math.inf
+    taken: int = 0
+
+    def add(self, p_fail: float, p_equiv: float) -> None:
+        share = SPEND[self.taken]
+        self.taken += 1
+        self.p_fail = min(self.p_fail, p_fail / share)
+        self.p_equiv = min(self.p_equiv, p_equiv / share)
+
+    @property
+    def decided(self) -> bool:
+        return self.p_equiv < ALPHA_EQUIV or self.p_fail < ALPHA_FAIL / self.family_size
+
+    @property
+    def last(self) -> bool:
+        return self.taken == len(SPEND)
+
+    def p_values(self) -> dict[str, float]:
+        return dict(p_fail=min(1.0, self.p_fail), p_equiv=min(1.0, self.p_equiv))
+
+
 def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
-    """Exact claims, in up to ``LOOKS`` = 2 looks (a group-sequential design).
+    """Exact claims, in up to three looks (a group-sequential design, ``SPEND``).
 
     The pilot plans N samples (``planned_samples``, blind to the theory, at the levels of
-    tests Bonferroni-corrected over two looks). The first look measures half of them and
-    stops once the verdict is decided: the equivalence test passes at ALPHA_EQUIV / 2, or
-    the discrepancy is rejected at the strictest Holm level. Otherwise the second look adds
-    the other half (or, when the first look shows that the margin needs more, as heavy
-    tails do, up to 1.2 times what it needs). Each test's p-value is the smaller of its
-    looks' times LOOKS, so a theory off by the margin passes with probability at most
-    ALPHA_EQUIV, and a correct one fails with at most the family-wise level: a correct
-    theory usually stops at half the samples, a wrong one is measured in full."""
+    the second look). The first look measures half of them and stops once the verdict is
+    decided (``_Looks``). Otherwise the second adds the other half (or, when the first
+    look shows that the margin needs more, as heavy tails do, up to 1.2 times what it
+    needs), and a third, if the verdict is still open with the estimate inside the
+    margin, grows the run to 1.2 times what the pooled estimate says the margin needs.
+    Each test rejects at look k when its p-value there is below SPEND[k] times its
+    level, so a theory off by the margin passes with probability at most ALPHA_EQUIV, and
+    a correct one fails with at most the family-wise level: a correct theory usually
+    stops at half the samples, a wrong one is measured in full."""
     theory = claim.theory(point)
     margin = claim.margin * budget.margin_scale
     size = max(abs(theory), claim.scale)
@@ -190,26 +221,29 @@ def _exact(claim: Claim, point: Point, budget: Budget, seed: int, family_size: i
     if cv == 0.0 or not math.isfinite(cv):  # nothing to plan: the pilot is the first look
         est, planned = pilot, pilot.n
     else:
-        planned = planned_samples(cv, claim, budget, family_size, LOOKS)
-        est = claim.estimate(point, math.ceil(planned / LOOKS), _seed(claim, seed, 1))
+        planned = planned_samples(cv, claim, budget, family_size, SPEND[1])
+        est = claim.estimate(point, math.ceil(planned / 2), _seed(claim, seed, 1))
     if est.se == 0.0:
         close = abs(est.mean - theory) <= claim.tolerance * max(1.0, abs(theory))
         return dict(theory=theory, est=est, margin=margin, p_fail=1.0 if close else 0.0,
                     p_equiv=0.0 if close else 1.0, needed=None)
-    p_fail, p_equiv = z_test(est, theory), tost(est, low, high)
+    looks = _Looks(family_size)
+    looks.add(z_test(est, theory), tost(est, low, high))
     first_z = (est.mean - theory) / est.se
-    decided = p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size
-    if not decided:
-        needed = samples_for_margin(est, theory, margin, size)
-        target = planned
-        if needed and planned < 1.2 * needed and needed <= budget.max_samples:
+    while not looks.decided and not looks.last:
+        needed = samples_for_margin(est, theory, margin, size, SPEND[looks.taken])
+        grows = needed is not None and needed <= budget.max_samples
+        if looks.taken == 1:  # the plan's other half, or what the margin needs
+            target = int(1.2 * needed) if grows and planned < 1.2 * needed else planned
+        elif grows and 1.2 * needed > est.n:
             target = int(1.2 * needed)
+        else:
+            break
         est = pooled(est, claim.estimate(point, max(budget.pilot, target - est.n),
-                                         _seed(claim, seed, 2)))
-        p_fail, p_equiv = min(p_fail, z_test(est, theory)), min(p_equiv, tost(est, low, high))
-    return dict(theory=theory, est=est, margin=margin, p_fail=min(1.0, LOOKS * p_fail),
-                p_equiv=min(1.0, LOOKS * p_equiv), size=size, z=first_z,
-                needed=samples_for_margin(est, theory, margin, size))
+                                         _seed(claim, seed, 1 + looks.taken)))
+        looks.add(z_test(est, theory), tost(est, low, high))
+    return dict(theory=theory, est=est, margin=margin, **looks.p_values(), size=size,
+                z=first_z, needed=samples_for_margin(est, theory, margin, size))
 
 
 def _identity(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
@@ -282,31 +316,31 @@ def _ladder_fit(claim: Claim, ladder: Ladder, theories: Sequence[float],
                 p_equiv=tost_relative(shifted, 1.0, margin), detail=detail, rows=tuple(rows))
 
 
-def _margin_factor(limit: Estimate, margin: float) -> float | None:
+def _margin_factor(limit: Estimate, margin: float, share: float) -> float | None:
     """How many times its samples an extrapolated relative discrepancy needs for its
-    (1 - 2 ALPHA_EQUIV) CI to fit inside the margin, were its present value the truth
-    (every rung scaled alike: the limit's se falls as one over the root of the factor);
-    None when the value itself is outside the margin."""
+    (1 - 2 share ALPHA_EQUIV) CI to fit inside the margin, were its present value the
+    truth (every rung scaled alike: the limit's se falls as one over the root of the
+    factor); None when the value itself is outside the margin."""
     room = margin - abs(limit.mean)
     if room <= 0 or limit.se == 0:
         return None
-    return (_z(ALPHA_EQUIV) * limit.se / room) ** 2
+    return (_z(share * ALPHA_EQUIV) * limit.se / room) ** 2
 
 
 def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:
     """Asymptotic claims: the relative discrepancy on every rung of the ladder,
-    extrapolated (``_ladder_fit``), in up to ``LOOKS`` = 2 looks like an exact check.
+    extrapolated (``_ladder_fit``), in up to three looks like an exact check.
 
     All pilots first; then main runs planned together (``_ladder_plan``) so that the
-    extrapolated limit has the budget's power at the least cost, at levels
-    Bonferroni-corrected over the two tests and the two looks. The first look measures
-    half of every rung's plan and stops when the verdict is decided (equivalence at
-    ALPHA_EQUIV / 2, or a rejection at the strictest Holm level); otherwise the second
-    measures the other halves (or, as for exact checks, when the first look shows that
-    the margin needs more, every rung up to 1.2 times what it needs: ``_margin_factor``)
-    and the fit is redone on the pooled rungs. Each test's
-    p-value is the smaller of its looks' times LOOKS. A rung of cv 0 or inf has nothing
-    to plan: its pilot is its measurement in both looks."""
+    extrapolated limit has the budget's power at the least cost, at the second look's
+    levels, Bonferroni-corrected over the two tests. The first look measures half of
+    every rung's plan and stops when the verdict is decided (``_Looks``); otherwise the
+    second measures the other halves (or, as for exact checks, when the first look shows
+    that the margin needs more, every rung up to 1.2 times what it needs:
+    ``_margin_factor``), and a third, if the verdict is still open with the limit inside
+    the margin, grows every rung alike to 1.2 times what the pooled limit says the margin
+    needs; the fit is redone on the pooled rungs after each. A rung of cv 0 or inf has
+    nothing to plan: its pilot is its measurement at every look."""
     ladder = claim.ladder
     assert ladder is not None
     rungs = len(ladder.widths)
@@ -314,31 +348,37 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     theories = [claim.theory(pw) for pw in points]
     pilots = [_pilot(claim, pw, budget, seed, 2 * i) for i, pw in enumerate(points)]
     plan = _ladder_plan(ladder, [cv for _, cv in pilots])
-    planned = [planned_samples(cv, claim, budget, 2 * family_size, LOOKS)
+    planned = [planned_samples(cv, claim, budget, 2 * family_size, SPEND[1])
                if 0 < cv < math.inf else 0 for cv in plan]
     estimates = []
     for i, (pw, n, (pilot, _)) in enumerate(zip(points, planned, pilots, strict=True)):
-        estimates.append(claim.estimate(pw, math.ceil(n / LOOKS), _seed(claim, seed, 2 * i + 1))
+        estimates.append(claim.estimate(pw, math.ceil(n / 2), _seed(claim, seed, 2 * i + 1))
                          if n else pilot)
     margin = claim.margin * budget.margin_scale
     fit = _ladder_fit(claim, ladder, theories, estimates, margin)
     limit = fit["limit"]
     first_z = limit.mean / limit.se if limit.se > 0 else None
-    p_fail, p_equiv = fit["p_fail"], fit["p_equiv"]
-    if not (p_equiv < ALPHA_EQUIV / LOOKS or LOOKS * p_fail < ALPHA_FAIL / family_size):
-        grow = _margin_factor(limit, margin)
-        targets = planned
-        if grow and all(grow * est.n <= budget.max_samples for est in estimates):
-            targets = [max(n, math.ceil(1.2 * grow * est.n)) if n else 0
-                       for n, est in zip(planned, estimates, strict=True)]
+    looks = _Looks(family_size)
+    looks.add(fit["p_fail"], fit["p_equiv"])
+    while not looks.decided and not looks.last:
+        grow = _margin_factor(limit, margin, SPEND[looks.taken])
+        grows = grow is not None and all(grow * e.n <= budget.max_samples for e in estimates)
+        if looks.taken == 1:  # the plan's other halves, or what the margin needs
+            targets = [max(n, math.ceil(1.2 * grow * e.n)) if grows and n else n
+                       for n, e in zip(planned, estimates, strict=True)]
+        elif grows and 1.2 * grow > 1:
+            targets = [math.ceil(1.2 * grow * e.n) if n else 0
+                       for n, e in zip(planned, estimates, strict=True)]
+        else:
+            break
         for i, (pw, n) in enumerate(zip(points, targets, strict=True)):
             if n:
                 more = claim.estimate(pw, max(2, n - estimates[i].n),
-                                      _seed(claim, seed, 2 * rungs + i))
+                                      _seed(claim, seed, (1 + looks.taken) * rungs + i))
                 estimates[i] = pooled(estimates[i], more)
         fit = _ladder_fit(claim, ladder, theories, estimates, margin)
         limit = fit["limit"]
-        p_fail, p_equiv = min(p_fail, fit["p_fail"]), min(p_equiv, fit["p_equiv"])
+        looks.add(fit["p_fail"], fit["p_equiv"])
     # reported estimate: the widest rung's theory times the extrapolated (1 + discrepancy),
     # so the table's relative error is the infinite-width discrepancy the verdict is about
     theory = theories[-1]
@@ -346,8 +386,8 @@ def _asymptotic(claim: Claim, point: Point, budget: Budget, seed: int, family_si
     extrapolated = Estimate(mean=theory + size * limit.mean, se=size * limit.se,
                             n=sum(est.n for est in estimates))
     return dict(theory=theory, est=extrapolated, margin=margin, size=size,
-                p_fail=min(1.0, LOOKS * p_fail), p_equiv=min(1.0, LOOKS * p_equiv),
-                needed=None, detail=fit["detail"], rows=fit["rows"], z=first_z)
+                **looks.p_values(), needed=None, detail=fit["detail"], rows=fit["rows"],
+                z=first_z)
 
 
 def _trend(claim: Claim, point: Point, budget: Budget, seed: int, family_size: int) -> dict:

@@ -210,6 +210,25 @@ def test_a_ladder_stops_at_half_its_samples_once_the_verdict_is_decided() -> Non
     assert far.verdict == "fail" and calls[rungs:] == halves
 
 
+def test_a_third_look_grows_to_what_the_margin_needs() -> None:
+    """Two looks that leave the verdict open with the estimate inside the margin (here the
+    first 2.5% off, the second pooled to 1.5% off: neither equivalence nor a fail is
+    shown) take a third, grown to 1.2 times what the pooled estimate says the margin
+    needs at the third look's level; the pooled run (exact there) then passes."""
+    calls: list[int] = []
+    bumps = {1: 0.025, 2: 0.005}  # by look; the pilot and the third look are exact
+
+    def estimator(p, n, s):
+        at = 1.0 + bumps.get(len(calls), 0.0)
+        calls.append(n)
+        return Estimate(mean=at, se=0.3 * at / math.sqrt(n), n=n)
+
+    claim = dataclasses.replace(_toy_exact(1.0, 0.3), estimator=estimator)
+    result = verify_claim(claim, seed=0)
+    assert result.verdict == "pass" and len(calls) == 4
+    assert calls[3] > 3 * (calls[1] + calls[2])
+
+
 def test_a_ladder_whose_first_look_sits_near_the_margin_measures_what_the_margin_needs(
         ) -> None:
     """As an exact check does: a first look whose limit sits 1.5% off (inside the 2% margin
@@ -256,10 +275,11 @@ def test_sequential_checks_keep_their_error_rates(offset: float, verdict: str, b
 
 @pytest.mark.parametrize(("toy", "rungs"), [(_toy_exact, 1), (_toy_ladder, len(TOY_LADDER.widths))])
 def test_a_correct_theory_mostly_stops_at_the_first_look(toy, rungs: int) -> None:
-    """The saving the sequential design is for: planned at power 0.99, a correct theory
-    passes on the first look when |Z| < 1.03 there, about 70% of seeds (95% binomial
-    interval over 1000 seeds within 0.64 .. 0.76), and is never failed; its z-scores stay
-    standard normal (KS test at 1e-4)."""
+    """The saving the sequential design is for: planned at power 0.99 for the second
+    look's levels, a correct theory passes on the first look when |Z| < 0.99 there, 68%
+    of seeds (a ladder a little less: its plan rests on five noisy pilots; the binomial
+    interval at 1e-4 over 1000 seeds is 0.62 .. 0.74 around 0.68), and is never failed;
+    its z-scores stay standard normal (KS test at 1e-4)."""
     from scipy import stats as sps
 
     runs, first, zs = 1000, 0, []
@@ -269,6 +289,6 @@ def test_a_correct_theory_mostly_stops_at_the_first_look(toy, rungs: int) -> Non
         assert result.verdict != "fail"
         first += len(calls) == 2 * rungs
         zs.append(result.z)
-    assert 0.64 < first / runs < 0.76, first
+    assert 0.60 < first / runs < 0.74, first
     # the z calibration reads (the first look's) is N(0, 1) whatever the looks decided
     assert sps.kstest(zs, "norm").pvalue > 1e-4
