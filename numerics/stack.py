@@ -12,6 +12,12 @@ Jacobian reads it (A U W^V = 1 ubar W^V: d_v normals instead of d d_v). The inpu
 fixed token matrix X (n x d) or exchangeable Gaussian tokens drawn per network
 (``GaussianTokens``: x_k = sqrt(s)(sqrt(rho) g + sqrt(1 - rho) h_k), so
 E[X X^T] = s d ((1 - rho) I + rho J)).
+
+Two exact shortcuts serve the output Gram. For a stack of uniform attention and linear
+MLPs (``mean_commuting``), 1^T Y Y^T 1 needs the mean token alone: it runs through the
+same model on one token. For a stack of residual sublayers whose branches end in a
+weight (``telescoping``), the Gram less its martingale part (``_martingale_part``) has
+the Gram's mean at a fraction of its variance.
 """
 
 from __future__ import annotations
@@ -192,6 +198,28 @@ def _grams(run: Run, count: int, n: int) -> list[np.ndarray]:
     return [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, n, n)) for y, _ in run]
 
 
+def telescoping(model: Model) -> bool:
+    """Whether every sublayer of the model is a residual X + alpha f(X) whose branch f ends
+    in a weight (an attention's W^V or W^O, an MLP's W^2), so that the branch's output has
+    mean zero given its input (``_martingale_part``)."""
+    return all(isinstance(spec, Residual) and isinstance(spec.branch[-1], Attention | MLP)
+               for block in model.blocks for spec in block)
+
+
+def _martingale_part(run: Run, count: int, n: int) -> np.ndarray:
+    """M = sum over the residual sublayers r of (X_r D_r^T + D_r X_r^T), with X_r the
+    sublayer's input and D_r its output minus X_r: (count, n, n). The Gram of the output
+    telescopes, Y Y^T = X X^T + M + sum_r D_r D_r^T, and each term of M has mean zero given
+    everything its branch's last weight multiplies (that weight is fresh and of mean zero):
+    E M = 0, and Y Y^T - M has the Gram's mean without its martingale fluctuation."""
+    total = np.zeros((count, n, n))
+    for _, records in run:
+        for r in records:
+            step = r.x @ np.swapaxes(r.y - r.x, -1, -2)
+            total += step + np.swapaxes(step, -1, -2)
+    return total
+
+
 def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
     """(||dS/dW^Q||^2, ||dS/dW^K||^2, ||dS/dW^V||^2) of a block's first attention, head 0,
     at its own input, Jacobians as in numerics.jacobians with J_i from the layer's own A
@@ -280,7 +308,14 @@ def mean_commuting(model: Model) -> bool:
     return all(commutes(spec) for block in model.blocks for spec in block)
 
 
-def _mean_token_sampler(model: Model, x: np.ndarray, lazy: bool | None) -> Sampler:
+def _output_gram(run: Run, count: int, n: int, martingale: bool) -> np.ndarray:
+    """The Gram of the last block's output, less its martingale part if asked."""
+    gram = _grams(run[-1:], count, n)[0]
+    return gram - _martingale_part(run, count, n) if martingale else gram
+
+
+def _mean_token_sampler(model: Model, x: np.ndarray, lazy: bool | None,
+                        martingale: bool) -> Sampler:
     """1^T Y Y^T 1 = n^2 ||ybar||^2 of the last block's output Y from a fixed X, for a
     ``mean_commuting`` model: the one-token model on xbar gives ybar, and a weight seen
     through one row is drawn lazily as d normals (``_lazily``) instead of d^2."""
@@ -290,25 +325,29 @@ def _mean_token_sampler(model: Model, x: np.ndarray, lazy: bool | None) -> Sampl
     n = model.n
 
     def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
-        y = run[-1][0][:, 0]
-        return n * n * np.einsum("bi,bi->b", y, y)
+        return n * n * _output_gram(run, count, 1, martingale)[:, 0, 0]
 
     return _network_sampler(single, x.mean(axis=-2, keepdims=True), lazy, measure, False)
 
 
 @keyed
-def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None = None
-                   ) -> Sampler:
+def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None = None,
+                   martingale: bool = False) -> Sampler:
     """``gram_summary`` of the Gram Y Y^T of the last block's output Y, per network
     (``lazy`` as in ``_network_sampler``). The inner-product sum of a ``mean_commuting``
     model on a fixed X is measured through the mean token alone unless ``lazy`` is
-    False: the same law, at d normals per weight."""
+    False: the same law, at d normals per weight. With ``martingale`` (a ``telescoping``
+    model and a summary linear in the Gram), of Y Y^T less its martingale part
+    (``_martingale_part``): the same mean, a smaller variance."""
     _check_summary(summary)
+    if martingale and (summary == "cosine-distance" or not telescoping(model)):
+        raise ValueError("the martingale part needs a summary linear in the Gram and a model "
+                         "of residual sublayers whose branches end in a weight")
     if (summary == "inner-product-sum" and lazy is not False and mean_commuting(model)
             and not isinstance(tokens, GaussianTokens)):
-        return _mean_token_sampler(model, as_tokens(tokens), lazy)
+        return _mean_token_sampler(model, as_tokens(tokens), lazy, martingale)
     return _network_sampler(model, tokens, lazy, lambda run, weights, count: gram_summary(
-        _grams(run[-1:], count, model.n)[0], summary), scores=False)
+        _output_gram(run, count, model.n, martingale), summary), scores=False)
 
 
 @keyed

@@ -285,10 +285,12 @@ def _paper_stack(s: Setting, activation: str = "linear") -> Architecture:
 
 
 def _stack_sampler(statistic: str) -> Callable[[Setting], Sampler]:
+    """The statistic of the last block's Gram less its martingale part (the paper's block
+    telescopes: numerics.stack.output_sampler), which has the Gram's mean."""
     summary = statistic.replace("_", "-")
 
     def build(s: Setting) -> Sampler:
-        return output_sampler(_paper_stack(s).model(), s.x, summary)
+        return output_sampler(_paper_stack(s).model(), s.x, summary, martingale=True)
 
     return build
 
