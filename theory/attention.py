@@ -17,6 +17,7 @@ Every formula here is computed, not typed:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace
@@ -181,6 +182,7 @@ def _norm_of_map(image: sp.MatrixExpr, d_shape: tuple[sp.Expr, sp.Expr],
     return result.value, result
 
 
+@cache
 def query_norm_uniform(which: str = "query", temperature: str = "inv_sqrt_dk") -> Derivation:
     """E ||dS/dW^Q||_F^2 at W^Q = 0 (``which='query'``), or ||dS/dW^K||^2 at W^K = 0.
 
@@ -215,6 +217,7 @@ def query_norm_uniform(which: str = "query", temperature: str = "inv_sqrt_dk") -
     return Derivation(closed, steps)
 
 
+@cache
 def value_norm(uniform: bool = True) -> Derivation:
     """||dS/dW^V||_F^2 = E_D ||A X D||^2 = d_v ||A X||_F^2; uniform A = J/n gives a closed form."""
     A = MatrixSymbol("A", n, n)
@@ -229,6 +232,7 @@ def value_norm(uniform: bool = True) -> Derivation:
     return Derivation(closed, tuple(steps))
 
 
+@cache
 def query_value_ratio(temperature: str = "inv_sqrt_dk") -> Derivation:
     """R = E||dS/dW^Q||^2 / ||dS/dW^V||^2 at uniform attention (value norm is fixed)."""
     q, v = query_norm_uniform("query", temperature), value_norm(True)
@@ -236,6 +240,7 @@ def query_value_ratio(temperature: str = "inv_sqrt_dk") -> Derivation:
     return Derivation(ratio, (*q.steps, *v.steps, ("Ratio", sp.latex(ratio))))
 
 
+@cache
 def query_norm_gaussian_tokens(temperature: str = "inv_sqrt_dk") -> Derivation:
     """E_X E_W ||dS/dW^Q||^2 for exchangeable Gaussian tokens (a sixth-order moment in X):
     X has row covariance (1-rho) I + rho J and column covariance s I_d."""

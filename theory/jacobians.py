@@ -25,6 +25,7 @@ Gaussian matrix of the contraction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix
@@ -82,6 +83,7 @@ def _norm(which: str, extra: dict) -> tuple[sp.Expr, object]:
     return sp.expand(result.value), result
 
 
+@cache
 def jacobian_norm(which: str) -> Derivation:
     """E_W ||dS/dW||_F^2 (``which`` in value, query, key, input) for a fixed X under the
     uniform-attention assumption, written in the statistics of X (theory.statistics)."""
@@ -103,12 +105,14 @@ def jacobian_norm(which: str) -> Derivation:
     return Derivation(closed, steps)
 
 
+@cache
 def gram_form(which: str) -> sp.Expr:
     """The same norm as a trace polynomial in G (for comparison with a printed formula)."""
     _check(which)
     return gram_traces(_norm(which, {})[0], X)
 
 
+@cache
 def jacobian_norm_gaussian_tokens(which: str) -> Derivation:
     """E_X E_W ||dS/dW||_F^2 for the exchangeable Gaussian tokens of Sec. 3.4, uniform
     attention (``which`` in value, query, key)."""
@@ -129,6 +133,7 @@ def jacobian_norm_gaussian_tokens(which: str) -> Derivation:
     return Derivation(closed, steps)
 
 
+@cache
 def centered_gram_norm_gaussian_tokens() -> Derivation:
     """E ||X^T P X||_F^2 = E ||X^T X - n xbar xbar^T||_F^2 over the Sec. 3.4 tokens."""
     result = expect_matrix(frob2(X.T * P * X), {X: GAUSSIAN_TOKENS})

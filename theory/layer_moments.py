@@ -15,6 +15,8 @@ Each is one call of the Wick engine; the result is in the statistics of X.
 
 from __future__ import annotations
 
+from functools import cache
+
 import sympy as sp
 from sympy import MatrixSymbol, OneMatrix, Trace
 
@@ -39,11 +41,13 @@ def _entry(title: str, gram: sp.MatrixExpr) -> Derivation:
     return Derivation(value, steps)
 
 
+@cache
 def linear_entry() -> Derivation:
     """A linear layer D = X W."""
     return _entry("Linear layer $D = XW$", (X * W_V) * (X * W_V).T)
 
 
+@cache
 def skip_cross_entry() -> Derivation:
     """The cross terms of D = X + alpha_1 S, S = A X W: D D^T - alpha^2 S S^T - X X^T."""
     s = A * X * W_V
@@ -51,6 +55,7 @@ def skip_cross_entry() -> Derivation:
                   alpha_1 * (s * X.T + X * s.T))
 
 
+@cache
 def uniform_attention_entry() -> Derivation:
     """Uniform attention S = (1/n) J X W."""
     s = J * X * W_V / n

@@ -13,6 +13,8 @@ second order in the logits.
 
 from __future__ import annotations
 
+from functools import cache
+
 import sympy as sp
 from sympy import Identity, OneMatrix, Trace
 
@@ -32,6 +34,7 @@ def _expect(expr: sp.Expr) -> tuple[sp.Expr, object]:
     return to_statistics(gram_traces(sp.expand(result.value), X)), result
 
 
+@cache
 def logit_mean() -> Derivation:
     """E[M_ij | X] (the logits are linear in W^Q, so the mean is zero)."""
     value, wick = _expect(Trace(E_i * _LOGITS * E_j))
@@ -42,6 +45,7 @@ def logit_mean() -> Derivation:
     return Derivation(value, steps)
 
 
+@cache
 def logit_second_moment() -> Derivation:
     """E[M_ij^2 | X] in the statistics of X."""
     value, wick = _expect(Trace(E_i * _LOGITS * E_j * _LOGITS.T))
@@ -51,6 +55,7 @@ def logit_second_moment() -> Derivation:
     return Derivation(value, steps)
 
 
+@cache
 def uniform_deviation_leading() -> Derivation:
     """The leading (second-order) term of E[(1/n^2) ||A - J/n||_F^2 | X]."""
     value, wick = _expect(Trace(P * _LOGITS.T * _LOGITS * P) / n**4)
