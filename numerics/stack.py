@@ -16,7 +16,7 @@ E[X X^T] = s d ((1 - rho) I + rho J)).
 Two exact shortcuts serve the output Gram. For a stack of uniform attention and linear
 MLPs (``mean_commuting``), 1^T Y Y^T 1 needs the mean token alone: it runs through the
 same model on one token. For a stack of residual sublayers whose branches end in a
-weight (``telescoping``), the Gram less its martingale part (``_martingale_part``) has
+weight (``telescoping``), the Gram less its martingale part (``_martingale_parts``) has
 the Gram's mean at a fraction of its variance.
 """
 
@@ -194,30 +194,36 @@ def _network_sampler(model: Model, tokens: Tokens, lazy: bool | None,
     return sized(sample, draws_per_network(model, lazy, scores) + extra)
 
 
-def _grams(run: Run, count: int, n: int) -> list[np.ndarray]:
-    return [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, n, n)) for y, _ in run]
+def _grams(run: Run, count: int, n: int, martingale: bool = False) -> list[np.ndarray]:
+    """The Gram of every block's output in ``run``, less its martingale part if asked."""
+    grams = [np.broadcast_to(y @ np.swapaxes(y, -1, -2), (count, n, n)) for y, _ in run]
+    if martingale:
+        grams = [g - m for g, m in zip(grams, _martingale_parts(run, count, n), strict=True)]
+    return grams
 
 
 def telescoping(model: Model) -> bool:
     """Whether every sublayer of the model is a residual X + alpha f(X) whose branch f ends
     in a weight (an attention's W^V or W^O, an MLP's W^2), so that the branch's output has
-    mean zero given its input (``_martingale_part``)."""
+    mean zero given its input (``_martingale_parts``)."""
     return all(isinstance(spec, Residual) and isinstance(spec.branch[-1], Attention | MLP)
                for block in model.blocks for spec in block)
 
 
-def _martingale_part(run: Run, count: int, n: int) -> np.ndarray:
-    """M = sum over the residual sublayers r of (X_r D_r^T + D_r X_r^T), with X_r the
-    sublayer's input and D_r its output minus X_r: (count, n, n). The Gram of the output
-    telescopes, Y Y^T = X X^T + M + sum_r D_r D_r^T, and each term of M has mean zero given
-    everything its branch's last weight multiplies (that weight is fresh and of mean zero):
-    E M = 0, and Y Y^T - M has the Gram's mean without its martingale fluctuation."""
-    total = np.zeros((count, n, n))
+def _martingale_parts(run: Run, count: int, n: int) -> list[np.ndarray]:
+    """Per block l, M_l = the sum over the residual sublayers r of blocks 1..l of
+    (X_r D_r^T + D_r X_r^T), with X_r the sublayer's input and D_r its output minus X_r:
+    (count, n, n) each. Block l's output Gram telescopes, Y Y^T = X X^T + M_l + sum_r
+    D_r D_r^T, and each term of M_l has mean zero given everything its branch's last
+    weight multiplies (that weight is fresh and of mean zero): E M_l = 0, and
+    Y Y^T - M_l has the Gram's mean without its martingale fluctuation."""
+    parts, total = [], np.zeros((count, n, n))
     for _, records in run:
         for r in records:
             step = r.x @ np.swapaxes(r.y - r.x, -1, -2)
-            total += step + np.swapaxes(step, -1, -2)
-    return total
+            total = total + step + np.swapaxes(step, -1, -2)
+        parts.append(total)
+    return parts
 
 
 def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
@@ -310,8 +316,7 @@ def mean_commuting(model: Model) -> bool:
 
 def _output_gram(run: Run, count: int, n: int, martingale: bool) -> np.ndarray:
     """The Gram of the last block's output, less its martingale part if asked."""
-    gram = _grams(run[-1:], count, n)[0]
-    return gram - _martingale_part(run, count, n) if martingale else gram
+    return _grams(run, count, n, True)[-1] if martingale else _grams(run[-1:], count, n)[0]
 
 
 def _mean_token_sampler(model: Model, x: np.ndarray, lazy: bool | None,
@@ -338,11 +343,10 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
     model on a fixed X is measured through the mean token alone unless ``lazy`` is
     False: the same law, at d normals per weight. With ``martingale`` (a ``telescoping``
     model and a summary linear in the Gram), of Y Y^T less its martingale part
-    (``_martingale_part``): the same mean, a smaller variance."""
+    (``_martingale_parts``): the same mean, a smaller variance."""
     _check_summary(summary)
-    if martingale and (summary == "cosine-distance" or not telescoping(model)):
-        raise ValueError("the martingale part needs a summary linear in the Gram and a model "
-                         "of residual sublayers whose branches end in a weight")
+    if martingale:
+        _check_martingale((model,), summary)
     if (summary == "inner-product-sum" and lazy is not False and mean_commuting(model)
             and not isinstance(tokens, GaussianTokens)):
         return _mean_token_sampler(model, as_tokens(tokens), lazy, martingale)
@@ -350,9 +354,15 @@ def output_sampler(model: Model, tokens: Tokens, summary: str, lazy: bool | None
         _output_gram(run, count, model.n, martingale), summary), scores=False)
 
 
+def _check_martingale(models: tuple[Model, ...], summary: str) -> None:
+    if summary == "cosine-distance" or not all(telescoping(m) for m in models):
+        raise ValueError("the martingale part needs a summary linear in the Gram and a model "
+                         "of residual sublayers whose branches end in a weight")
+
+
 @keyed
 def common_gram_sampler(models: tuple[Model, ...], tokens: Tokens, summary: str,
-                        last: bool = False) -> Sampler:
+                        last: bool = False, martingale: bool = False) -> Sampler:
     """``gram_summary`` of the Gram of every block's output (or the last one's, ``last``)
     under each of ``models`` in turn, on the same networks and inputs (common random
     numbers): (count, M L k), or (count, M k) with ``last``, for M models and a summary
@@ -360,10 +370,13 @@ def common_gram_sampler(models: tuple[Model, ...], tokens: Tokens, summary: str,
     (``scores``), so the models must declare the same weights (shapes and scales):
     models that differ only in attention kind or in where their LayerNorms sit do. A
     difference or a ratio across models then varies only as much as the models
-    disagree on one network."""
+    disagree on one network. With ``martingale``, each model's Grams less their own
+    martingale parts (as in ``output_sampler``)."""
     _check_summary(summary)
     if not isinstance(models, tuple) or not models:
         raise ValueError("models must be a non-empty tuple of models")
+    if martingale:
+        _check_martingale(models, summary)
     first = models[0]
     plan = [_block_plan(first, block, True) for block in first.blocks]
     for other in models[1:]:
@@ -372,8 +385,9 @@ def common_gram_sampler(models: tuple[Model, ...], tokens: Tokens, summary: str,
             raise ValueError("models on common networks must declare the same weights")
 
     def grams(run: Run, count: int) -> list[np.ndarray]:
+        every = _grams(run if martingale or not last else run[-1:], count, first.n, martingale)
         return [gram_summary(g, summary).reshape(count, -1)
-                for g in _grams(run[-1:] if last else run, count, first.n)]
+                for g in (every[-1:] if last else every)]
 
     def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
         x0 = run[0][1][0].x  # the input X^0, as the first sublayer received it

@@ -9,7 +9,8 @@ so their difference is M itself, sample by sample:
   several heads with W^O, Pre-LN branches, ReLU and linear MLPs, the mean-token route;
 - the guard is needed: on a Post-LN stack (a LayerNorm after each sum) the same M has a
   mean far from zero;
-- the variance falls (depth-scaled paper stack: at least 2x);
+- the variance falls (depth-scaled paper stack: at least 2x), and so does that of the
+  softmax-minus-uniform difference on common networks, each model less its own part;
 - summaries that are not linear in the Gram and models that do not telescope are refused.
 """
 
@@ -23,7 +24,7 @@ from scipy import stats
 
 from architecture.model import Model, transformer_block, xavier_attention, xavier_mlp
 from architecture.sublayers import MLP
-from numerics.stack import output_sampler, telescoping
+from numerics.stack import common_gram_sampler, output_sampler, telescoping
 
 D = 8
 X = np.random.default_rng(6).standard_normal((4, D))
@@ -74,12 +75,12 @@ def test_the_martingale_part_has_mean_zero(name: str, summary: str) -> None:
 def test_without_telescoping_the_same_part_is_biased() -> None:
     """Post-LN: the sum feeds a LayerNorm, so the output Gram is no telescoping sum and the
     residual sublayers' M (computed here as the sampler would) has a mean far from zero."""
-    from numerics.stack import _martingale_part, run_model, sample_model_weights
+    from numerics.stack import _martingale_parts, run_model, sample_model_weights
 
     block = transformer_block(xavier_attention(D), xavier_mlp(D, "relu"), "post")
     model = Model(4, D, (block,) * 3)
     assert not telescoping(model)
-    part = _martingale_part(run_model(model, sample_model_weights(model, N, 3), X), N, 4)
+    part = _martingale_parts(run_model(model, sample_model_weights(model, N, 3), X), N, 4)[-1]
     assert abs(_z(np.trace(part, axis1=1, axis2=2))) > 10
 
 
@@ -88,6 +89,24 @@ def test_the_martingale_part_takes_most_of_the_variance() -> None:
     for summary in ("squared-norm", "inner-product-sum"):
         plain, less = _values(model, summary, False), _values(model, summary, True)
         assert plain.var() > 2 * less.var(), summary
+
+
+def test_models_on_common_networks_each_lose_their_own_part() -> None:
+    """Softmax and uniform paper stacks on the same networks: per model, the plain columns
+    minus the martingale ones (that model's M) average zero, and the softmax-minus-uniform
+    difference varies less without the parts."""
+    models = (_paper(8, "softmax"), _paper(8))
+
+    def values(martingale: bool) -> np.ndarray:
+        sampler = common_gram_sampler(models, X, "squared-norm", last=True,
+                                      martingale=martingale)
+        return np.concatenate([sampler(start, 2000, 5) for start in range(0, N, 2000)])
+
+    plain, less = values(False), values(True)
+    bound = -stats.norm.ppf(FAMILY_ALPHA / 4)
+    for column in range(2):
+        assert abs(_z(plain[:, column] - less[:, column])) < bound
+    assert np.var(plain[:, 0] - plain[:, 1]) > 1.2 * np.var(less[:, 0] - less[:, 1])
 
 
 @pytest.mark.parametrize(("model", "summary", "message"), [

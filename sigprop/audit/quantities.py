@@ -300,7 +300,7 @@ def _stack_pair(statistic: str) -> Callable[[Setting, Setting], Sampler]:
 
     def build(s: Setting, other: Setting) -> Sampler:
         return common_gram_sampler((_paper_stack(s).model(), _paper_stack(other).model()), s.x,
-                                   summary, last=True)
+                                   summary, last=True, martingale=True)
 
     return build
 
