@@ -14,9 +14,9 @@
 The design is paired: a planted mistake is verified on the same seeds, hence
 (sample sizes being planned blind to the theory, :mod:`sigprop.budget`) on the very
 same Monte Carlo draws as the correct theory, so a detection rate says "on data that
-confirm the right formula, the wrong one is rejected"; the second look of an exact check
-or a ladder, taken only when the first leaves the verdict open, adds draws of the same
-stream.
+confirm the right formula, the wrong one is rejected"; the later looks of an exact check
+or a ladder, taken only when the earlier ones leave the verdict open, add draws of the
+same streams.
 Estimates are memoised per (point, samples, seed); only the theory side is
 recomputed for each mistake, which makes the slow ladder checks of the
 asymptotic claims affordable. Each rate is still over independent seeds.

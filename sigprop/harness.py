@@ -18,9 +18,11 @@ beyond the claim's declared ones so that the limit's error carries the
 truncation; trends by their symbolic proof
 and by the sign of the numeric differences along the trend.
 
-Exact and asymptotic claims are measured in up to two looks (``_exact``,
+Exact and asymptotic claims are measured in up to three looks (``_exact``,
 ``_asymptotic``): half the planned samples, then the rest only when the first half
-leaves the verdict open; every test is Bonferroni-corrected over the looks.
+leaves the verdict open, then what the margin needs only when two looks leave it open
+with the estimate inside the margin; every test spends a share of its level on each
+look (``sigprop.budget.SPEND``, weighted Bonferroni).
 """
 
 from __future__ import annotations
