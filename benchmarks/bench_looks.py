@@ -1,11 +1,12 @@
-"""Samples a check spends in two looks against the single-look plan.
+"""Samples a check spends in its sequential looks against the single-look plan.
 
 Run: python3 benchmarks/bench_looks.py [--seeds 3] [--budget standard] [--claim ID ...]
 
 For every exact and asymptotic claim of the registry (or the ``--claim`` ones) and seeds
 0 .. seeds-1, the check is run as ``sigprop verify`` runs it (``sigprop.harness``: half
-the planned samples, the rest only when the first half leaves the verdict open; for a
-ladder, half of every rung's plan), and its Monte Carlo samples (pilots and looks) are
+the planned samples, the rest only when the first half leaves the verdict open, a third
+look only when two leave it open; for a ladder, half of every rung's plan first), and its
+Monte Carlo samples (pilots and looks) are
 set beside those of the single-look plan the same pilots give (``planned_samples`` with
 one look: N = max(N_detect, N_equiv) at the unsplit levels; for a ladder, per rung, as
 ``_ladder_plan`` spreads the precision). The pilots are read back from the check's own
@@ -42,7 +43,7 @@ def _single_look(claim: Claim, plan: Budget, seed: int) -> tuple[int, int]:
 
 
 def spent(claim_id: str, seeds: int, budget: str) -> tuple[int, int, int, float]:
-    """(samples of the two-look checks, samples of the single-look plans, checks that
+    """(samples of the sequential checks, samples of the single-look plans, checks that
     stopped at the first look, seconds) over ``seeds`` seeds of one claim."""
     claim, plan = registry.get(claim_id), get_budget(budget)
     looked = single = first = 0
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--claim", action="append", help="claim id (repeatable)")
     args = parser.parse_args()
     ids = args.claim or [c.id for c in registry.claims() if c.kind in ("exact", "asymptotic")]
-    print(f"| claim | two looks | single look | ratio | stopped at the first look "
+    print(f"| claim | sequential looks | single look | ratio | stopped at the first look "
           f"({args.seeds} seeds) | seconds |")
     print("|---|---|---|---|---|---|")
     totals = [0, 0]
