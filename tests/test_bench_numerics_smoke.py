@@ -6,7 +6,7 @@ that the figures are positive and finite and that the gradient norms it times
 are the right ones: each network is recomputed alone (batch of one), its
 gradients formed, and its Q/K/V gradient norms taken layer by layer with
 numpy.linalg.norm.  The width ladder and bench_lazy.py run on tiny widths,
-bench_looks.py on two cheap claims.  No wall-clock assertion.
+bench_looks.py on three cheap claims.  No wall-clock assertion.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_an_exact_check_stops_at_half_its_samples_once_the_verdict_is_decided() 
 
 
 def test_a_ladder_stops_at_half_its_samples_once_the_verdict_is_decided() -> None:
-    """Ladders take the exact checks' two looks, rung by rung: pilots, then half of every
+    """Ladders take the exact checks' looks, rung by rung: pilots, then half of every
     rung's plan; the second halves only when the first look leaves the verdict open."""
     rungs = len(TOY_LADDER.widths)
     calls: list[int] = []
