@@ -385,9 +385,9 @@ def common_gram_sampler(models: tuple[Model, ...], tokens: Tokens, summary: str,
             raise ValueError("models on common networks must declare the same weights")
 
     def grams(run: Run, count: int) -> list[np.ndarray]:
-        every = _grams(run if martingale or not last else run[-1:], count, first.n, martingale)
-        return [gram_summary(g, summary).reshape(count, -1)
-                for g in (every[-1:] if last else every)]
+        chosen = ([_output_gram(run, count, first.n, martingale)] if last
+                  else _grams(run, count, first.n, martingale))
+        return [gram_summary(g, summary).reshape(count, -1) for g in chosen]
 
     def measure(run: Run, weights: list[LayerWeights], count: int) -> np.ndarray:
         x0 = run[0][1][0].x  # the input X^0, as the first sublayer received it
