@@ -19,6 +19,7 @@ import sympy as sp
 
 from numerics.estimators import Estimate
 from sigprop.params import Constraint, Param, Point, resolve_point
+from theory.derivation_log import Tex
 
 Kind = Literal["identity", "exact", "asymptotic", "trend"]
 KINDS: tuple[Kind, ...] = ("identity", "exact", "asymptotic", "trend")
@@ -26,10 +27,11 @@ KINDS: tuple[Kind, ...] = ("identity", "exact", "asymptotic", "trend")
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a derivation: a title and a LaTeX body (display math or text)."""
+    """One step of a derivation: a title and a LaTeX body (display math or text; a
+    ``Tex`` is rendered when read)."""
 
     title: str
-    latex: str
+    latex: str | Tex
 
 
 @dataclass(frozen=True)

@@ -215,8 +215,8 @@ def body_tex(body: str) -> str:
 
 
 def steps_tex(steps: Iterable[Step]) -> str:
-    return "\n\n".join(rf"\paragraph{{{i}. {text_with_math(s.title)}.}}" "\n" + body_tex(s.latex)
-                       for i, s in enumerate(steps, start=1))
+    return "\n\n".join(rf"\paragraph{{{i}. {text_with_math(s.title)}.}}" "\n"
+                       + body_tex(str(s.latex)) for i, s in enumerate(steps, start=1))
 
 
 # ------------------------------------------------------------------------ sections

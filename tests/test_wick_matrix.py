@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace, ZeroMatrix, symbols
 
+from theory.derivation_log import Tex
 from theory.gaussian import expect
 from theory.wick import GaussianMatrix, evaluate, expect_matrix, frob2
 
@@ -140,6 +141,19 @@ def test_steps_record_pairings_and_render_latex() -> None:
     assert same(step.coefficient * total, result.value)
     latex = result.to_latex()
     assert latex.count(r"\begin{align*}") == 2 and r"\{W^{(1)},W^{(2)}\}" in latex
+    assert str(result.tex()) == latex
+
+
+def test_deferred_latex_is_rendered_once_when_read() -> None:
+    calls: list[int] = []
+
+    def render() -> str:
+        calls.append(1)
+        return r"\alpha"
+
+    tex = Tex(render)
+    assert calls == []
+    assert str(tex) == str(tex) == r"\alpha" and calls == [1]
 
 
 # ------------------------------------------------------------------ brute force path

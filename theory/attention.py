@@ -22,6 +22,7 @@ from functools import cache
 import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace
 
+from theory.derivation_log import Tex
 from theory.wick import GaussianMatrix, expect_matrix, frob2
 
 n, d, d_k, d_v = sp.symbols("n d d_k d_v", positive=True, integer=True)
@@ -40,10 +41,11 @@ TEMPERATURES = {"inv_sqrt_dk": 1 / sp.sqrt(d_k), "inv_dk": 1 / d_k}
 
 @dataclass(frozen=True)
 class Derivation:
-    """A derived expression and its steps (title, LaTeX)."""
+    """A derived expression and its steps (title, LaTeX: a string, or a ``Tex`` rendered
+    when read)."""
 
     value: sp.Expr
-    steps: tuple[tuple[str, str], ...]
+    steps: tuple[tuple[str, str | Tex], ...]
 
 
 def softmax_jacobian(m: int) -> tuple[sp.Matrix, sp.Matrix, tuple[sp.Symbol, ...]]:
@@ -210,7 +212,7 @@ def query_norm_uniform(which: str = "query", temperature: str = "inv_sqrt_dk") -
         ("Softmax Jacobian at uniform attention", r"\mathrm dA = \tfrac1n\,\mathrm dL\,P"),
         ("Jacobian norm as a Gaussian expectation",
          r"\|\mathcal J\|_F^2 = \mathbb E_D\|\mathcal J(D)\|_F^2,\quad D_{ab}\sim N(0,1)"),
-        ("Wick contraction (engine)", wick.to_latex()),
+        ("Wick contraction (engine)", wick.tex()),
         (r"Temperature $\tau = " + sp.latex(t) + "$", sp.latex(general)),
         (r"Tokens with $XX^\top = s d((1-\rho)I + \rho J)$ (token algebra)", sp.latex(closed)),
     )
@@ -222,7 +224,7 @@ def value_norm(uniform: bool = True) -> Derivation:
     """||dS/dW^V||_F^2 = E_D ||A X D||^2 = d_v ||A X||_F^2; uniform A = J/n gives a closed form."""
     A = MatrixSymbol("A", n, n)
     general, wick = _norm_of_map(lambda D: A * X * D, (d, d_v), {})
-    steps = [("Jacobian norm as a Gaussian expectation (engine)", wick.to_latex())]
+    steps = [("Jacobian norm as a Gaussian expectation (engine)", wick.tex())]
     if not uniform:
         return Derivation(general, tuple(steps))
     at_uniform = general.xreplace({A: J / n})
@@ -253,7 +255,7 @@ def query_norm_gaussian_tokens(temperature: str = "inv_sqrt_dk") -> Derivation:
                X: GaussianMatrix.kronecker((1 - rho) * Identity(n) + rho * J, s * Identity(d))}
     value, wick = _norm_of_map(image, (d, d_k), weights)
     closed = sp.factor(sp.simplify(value.subs(tau, t)))
-    steps = (("Wick contraction over D, W^K, W^V and the tokens X (engine)", wick.to_latex()),
+    steps = (("Wick contraction over D, W^K, W^V and the tokens X (engine)", wick.tex()),
              (r"Temperature $\tau = " + sp.latex(t) + "$", sp.latex(closed)))
     return Derivation(closed, steps)
 

@@ -5,18 +5,20 @@ Gaussian occurrences it contains, the Wick pairings of those occurrences
 (grouped when they contract to the same product of traces), the contracted
 expression (covariance matrices inserted, index loops closed) and its
 reduction in the token algebra. ``to_latex`` turns these into ``align*``
-environments for the derivation documents.
+environments for the derivation documents; ``Tex`` defers that rendering (SymPy's
+printer is slow on traces of matrix products) until a document reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
 from sympy import OneMatrix
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["MonomialStep", "Pairing", "PairingGroup", "latex"]
+__all__ = ["MonomialStep", "Pairing", "PairingGroup", "Tex", "latex"]
 
 Pairing = tuple[tuple[str, str], ...]
 
@@ -36,6 +38,22 @@ class _Printer(LatexPrinter):
 def latex(expr: sympy.Basic) -> str:
     """LaTeX for derivation steps (J for square all-ones matrices)."""
     return _Printer().doprint(expr)
+
+
+class Tex:
+    """A step's LaTeX, rendered when first read (``str``) and kept: checks that never
+    print their derivation do not pay for the printer."""
+
+    __slots__ = ("_render", "_text")
+
+    def __init__(self, render: Callable[[], str]) -> None:
+        self._render = render
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._render()
+        return self._text
 
 
 @dataclass(frozen=True)

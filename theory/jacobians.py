@@ -99,7 +99,7 @@ def jacobian_norm(which: str) -> Derivation:
         ("Jacobian applied to a perturbation", _LATEX[which]),
         ("Norm of the map as a Gaussian expectation",
          r"\|\mathcal J\|_F^2 = \mathbb E_D\|\mathcal J(D)\|_F^2,\quad D_{ab}\sim N(0,1)"),
-        ("Wick contraction over the probe and the weights (engine)", wick.to_latex()),
+        ("Wick contraction over the probe and the weights (engine)", wick.tex()),
         (r"In the statistics of $X$ ($G = XX^\top$)", sp.latex(closed)),
     )
     return Derivation(closed, steps)
@@ -127,7 +127,7 @@ def jacobian_norm_gaussian_tokens(which: str) -> Derivation:
          r"independent features", r"X \sim \mathcal N\big(0,\ \sigma_x^2((1-\rho)I_n + "
          r"\rho J)\otimes I_{d_v}\big)"),
         ("Wick contraction over the probe, the weights and the tokens (engine)",
-         wick.to_latex()),
+         wick.tex()),
         ("Result", sp.latex(closed)),
     )
     return Derivation(closed, steps)
@@ -139,6 +139,6 @@ def centered_gram_norm_gaussian_tokens() -> Derivation:
     result = expect_matrix(frob2(X.T * P * X), {X: GAUSSIAN_TOKENS})
     closed = sp.factor(result.value)
     steps = (("Centred Gram of the tokens", r"X^\top X - n\bar x\bar x^\top = X^\top P X"),
-             ("Wick contraction over the tokens (engine)", result.to_latex()),
+             ("Wick contraction over the tokens (engine)", result.tex()),
              ("Result", sp.latex(closed)))
     return Derivation(closed, steps)

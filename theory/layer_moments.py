@@ -36,7 +36,7 @@ def _entry(title: str, gram: sp.MatrixExpr) -> Derivation:
     value = to_statistics(gram_traces(sp.expand(result.value), X))
     steps = ((title, r"\tfrac{1}{d_v}\,\mathbb E\,(DD^\top)_{ij} = \tfrac{1}{d_v}\,\mathbb E"
               r"\operatorname{tr}(E_{ji} DD^\top)"),
-             ("Wick contraction (engine)", result.to_latex()),
+             ("Wick contraction (engine)", result.tex()),
              ("Result", sp.latex(value)))
     return Derivation(value, steps)
 

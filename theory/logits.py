@@ -40,7 +40,7 @@ def logit_mean() -> Derivation:
     value, wick = _expect(Trace(E_i * _LOGITS * E_j))
     steps = (("Logit entry", r"M_{ij} = \operatorname{tr}(E_i M E_j),\quad M = "
               r"\tfrac{\tau}{\sqrt{d_k}} X W^Q W^{K\top} X^\top"),
-             ("Wick contraction (engine)", wick.to_latex()),
+             ("Wick contraction (engine)", wick.tex()),
              ("Result", r"\mathbb E[M_{ij}\mid X] = " + sp.latex(value)))
     return Derivation(value, steps)
 
@@ -50,7 +50,7 @@ def logit_second_moment() -> Derivation:
     """E[M_ij^2 | X] in the statistics of X."""
     value, wick = _expect(Trace(E_i * _LOGITS * E_j * _LOGITS.T))
     steps = (("Square of a logit", r"M_{ij}^2 = \operatorname{tr}(E_i M E_j M^\top)"),
-             ("Wick contraction (engine)", wick.to_latex()),
+             ("Wick contraction (engine)", wick.tex()),
              ("Result", r"\mathbb E[M_{ij}^2\mid X] = " + sp.latex(value)))
     return Derivation(value, steps)
 
@@ -64,7 +64,7 @@ def uniform_deviation_leading() -> Derivation:
          r"vanish in expectation}"),
         ("Leading term", r"\tfrac{1}{n^2}\mathbb E\|A - \tfrac1n J\|_F^2 = \tfrac{1}{n^4}"
          r"\mathbb E\|MP\|_F^2 + O(\sigma_q^4\sigma_k^4)"),
-        ("Wick contraction (engine)", wick.to_latex()),
+        ("Wick contraction (engine)", wick.tex()),
         ("Leading coefficient", sp.latex(value)),
     )
     return Derivation(value, steps)

@@ -54,7 +54,7 @@ from sympy.core.sympify import SympifyError, _sympify
 from sympy.matrices.exceptions import ShapeError
 from sympy.matrices.expressions import MatrixExpr
 
-from theory.derivation_log import MonomialStep, Pairing, PairingGroup, latex
+from theory.derivation_log import MonomialStep, Pairing, PairingGroup, Tex, latex
 from theory.matrix_expansion import Expander, Term, collect_terms, same_dimension
 from theory.matrix_words import Letter, Word, least_rotation, word_key, word_to_expr
 from theory.token_algebra import (
@@ -413,6 +413,10 @@ class WickResult:
             "\n\\end{align*}"
         )
         return "\n".join([head, *(step.to_latex() for step in self.steps)])
+
+    def tex(self) -> Tex:
+        """``to_latex``, rendered when a derivation document reads it."""
+        return Tex(self.to_latex)
 
 
 def expect_matrix(

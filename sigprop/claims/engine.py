@@ -65,7 +65,7 @@ def _wick(expr, gaussians, setting: str) -> Derived:
     result = expect_matrix(expr, gaussians)
     value = sp.factor(result.value)
     return Derived(value, (Step("Setting", setting), Step("Wick contraction (engine)",
-                                                          result.to_latex()),
+                                                          result.tex()),
                            Step("Result", sp.latex(value))))
 
 
