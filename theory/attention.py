@@ -206,7 +206,7 @@ def query_norm_uniform(which: str = "query", temperature: str = "inv_sqrt_dk") -
             return (tau / n) * X * W_Q * D.T * X.T * P * X * W_V
         weights = {W_Q: GaussianMatrix.iid(sigma_q**2), W_V: GaussianMatrix.iid(sigma_v**2)}
     general, wick = _norm_of_map(image, (d, d_k), weights)
-    general = sp.simplify(general.subs(tau, t))
+    general = sp.factor_terms(sp.together(general.subs(tau, t)))
     closed = sp.factor(gram_structured(general, equicorrelated_gram()))
     steps = (
         ("Softmax Jacobian at uniform attention", r"\mathrm dA = \tfrac1n\,\mathrm dL\,P"),
@@ -238,7 +238,7 @@ def value_norm(uniform: bool = True) -> Derivation:
 def query_value_ratio(temperature: str = "inv_sqrt_dk") -> Derivation:
     """R = E||dS/dW^Q||^2 / ||dS/dW^V||^2 at uniform attention (value norm is fixed)."""
     q, v = query_norm_uniform("query", temperature), value_norm(True)
-    ratio = sp.factor(sp.simplify(q.value / v.value))
+    ratio = sp.factor(q.value / v.value)
     return Derivation(ratio, (*q.steps, *v.steps, ("Ratio", sp.latex(ratio))))
 
 
@@ -254,7 +254,7 @@ def query_norm_gaussian_tokens(temperature: str = "inv_sqrt_dk") -> Derivation:
     weights = {W_K: GaussianMatrix.iid(sigma_k**2), W_V: GaussianMatrix.iid(sigma_v**2),
                X: GaussianMatrix.kronecker((1 - rho) * Identity(n) + rho * J, s * Identity(d))}
     value, wick = _norm_of_map(image, (d, d_k), weights)
-    closed = sp.factor(sp.simplify(value.subs(tau, t)))
+    closed = sp.factor(value.subs(tau, t))
     steps = (("Wick contraction over D, W^K, W^V and the tokens X (engine)", wick.tex()),
              (r"Temperature $\tau = " + sp.latex(t) + "$", sp.latex(closed)))
     return Derivation(closed, steps)
