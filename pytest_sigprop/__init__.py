@@ -19,10 +19,10 @@ the runtime needs no pytest.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the BLAS threading must be chosen before NumPy is imported)
-from sigprop.blas import prefer_one_thread
+# ruff: noqa: E402  (the process settings must be chosen before NumPy is imported)
+from sigprop.runtime import configure
 
-prefer_one_thread()
+configure()
 
 from pathlib import Path
 
