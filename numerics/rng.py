@@ -78,9 +78,22 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigprop-rng")
 
 
+#: this process's thread count for draws and Monte Carlo chunks (``set_threads``)
+_threads: int | None = None
+
+
+def set_threads(count: int | None) -> None:
+    """Use ``count`` threads (None: the default) for this process's draws and Monte Carlo
+    chunks from now on. A worker of a process pool takes one: the pool already keeps every
+    CPU busy, and more threads per worker only contend for them. No number depends on it."""
+    global _threads
+    _threads = None if count is None else check_positive_int("threads", count)
+
+
 def default_workers() -> int:
-    """Threads used to fill large draws: the CPU count, at most 8."""
-    return max(1, min(8, os.cpu_count() or 1))
+    """Threads used to fill large draws and run chunks: ``set_threads``'s count, else the
+    CPU count, at most 8."""
+    return _threads if _threads is not None else max(1, min(8, os.cpu_count() or 1))
 
 
 def normal_rows(

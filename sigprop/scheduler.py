@@ -27,7 +27,7 @@ from concurrent import futures
 from types import TracebackType
 from typing import Any, TypeVar
 
-from numerics import cache
+from numerics import cache, rng
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,16 +128,20 @@ class Scheduler:
         self._executor = self._client = self._cluster = None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T],
-            done: Callable[[T], None] | None = None) -> list[R]:
+            done: Callable[[T], None] | None = None,
+            cost: Callable[[T], float] | None = None) -> list[R]:
         """``[fn(item) for item in items]``, computed by the workers; ``done(item)`` is
         called here as each task completes. The first failure is raised as soon as it
-        arrives."""
+        arrives. ``cost(item)``, a rough guess of an item's work, orders the submission,
+        largest first, so that no long task starts last (the results keep the items'
+        order)."""
+        order = submission_order(items, cost)
         if self.in_process:
-            calls = [(fn, item) for item in items]
+            calls = [(fn, items[i]) for i in order]
         else:
             store = cache.directory()
-            calls = [(_in_store, fn, item, None if store is None else str(store))
-                     for item in items]
+            calls = [(_in_store, fn, items[i], None if store is None else str(store))
+                     for i in order]
         if self._client is not None:
             from distributed import as_completed
 
@@ -147,20 +151,29 @@ class Scheduler:
             pending = [self._executor.submit(*call) for call in calls]
         else:
             raise RuntimeError("Scheduler.map outside its with-block")
-        item_of = {id(future): item for future, item in zip(pending, items, strict=True)}
+        item_of = {id(future): items[i] for future, i in zip(pending, order, strict=True)}
         for future in as_completed(pending):
             result = future.result()
             if not self.in_process:
                 cache.COUNTS.absorb(*result[1:])
             if done is not None:
                 done(item_of[id(future)])
-        results = [future.result() for future in pending]
+        at = dict(zip(order, pending, strict=True))
+        results = [at[i].result() for i in range(len(items))]
         return results if self.in_process else [result for result, *_ in results]
+
+
+def submission_order(items: Sequence[T], cost: Callable[[T], float] | None) -> list[int]:
+    """The items' indices, largest ``cost`` first (ties, or no cost: in order)."""
+    indices = range(len(items))
+    return list(indices) if cost is None else sorted(indices, key=lambda i: -cost(items[i]))
 
 
 def _in_store(fn: Callable[[T], R], item: T, store: str | None) -> tuple[R, int, int]:
     """``fn(item)`` in a worker, in the caller's Monte Carlo store (``numerics.cache``),
-    with the runs it took from the store and the runs it computed and kept there."""
+    with the runs it took from the store and the runs it computed and kept there. The
+    worker's own Monte Carlo runs on one thread: its pool already fills the CPUs."""
+    rng.set_threads(1)
     hits, stored = cache.COUNTS.hits, cache.COUNTS.stored
     with cache.use(store):
         result = fn(item)
@@ -168,10 +181,12 @@ def _in_store(fn: Callable[[T], R], item: T, store: str | None) -> tuple[R, int,
 
 
 def run_each(spec: str, fn: Callable[[T], R], items: Sequence[T], names: Sequence[str],
-             progress: Callable[[int, str], None] | None = None) -> list[R]:
+             progress: Callable[[int, str], None] | None = None,
+             cost: Callable[[T], float] | None = None) -> list[R]:
     """``[fn(item) for item in items]``: one after another here for ``threads`` (each
-    item's own work may use threads), as the tasks of the backend ``spec`` otherwise.
-    ``progress(done, what)``: items finished, and what runs (``names[i]`` names item i)."""
+    item's own work may use threads), as the tasks of the backend ``spec`` otherwise,
+    submitted largest ``cost`` first (``Scheduler.map``). ``progress(done, what)``: items
+    finished, and what runs (``names[i]`` names item i)."""
     say = progress or (lambda _done, _what: None)
     if spec == "threads":
         out = []
@@ -184,4 +199,5 @@ def run_each(spec: str, fn: Callable[[T], R], items: Sequence[T], names: Sequenc
     say(0, f"{len(items)} tasks on {spec}")
     with Scheduler(spec) as pool:
         return pool.map(fn, items, done=lambda item: say(next(finished),
-                                                          f"{name_of[id(item)]} done"))
+                                                          f"{name_of[id(item)]} done"),
+                        cost=cost)

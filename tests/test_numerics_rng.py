@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,17 @@ def test_monte_carlo_runs_do_not_depend_on_the_worker_count() -> None:
     for mean, se in zip(means[1:], ses[1:], strict=True):
         np.testing.assert_array_equal(mean, means[0])
         np.testing.assert_array_equal(se, ses[0])
+
+
+def test_a_process_may_set_its_thread_count() -> None:
+    from numerics.rng import default_workers, set_threads
+
+    default = default_workers()
+    try:
+        set_threads(3)
+        assert default_workers() == 3
+        with pytest.raises(ValueError, match="threads must be"):
+            set_threads(0)
+    finally:
+        set_threads(None)
+    assert default_workers() == default == min(8, os.cpu_count() or 1)

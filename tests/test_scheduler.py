@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from numerics.rng import default_workers
 from sigprop import registry
 from sigprop.calibrate import calibrate
 from sigprop.cli import main
 from sigprop.figures import Simulation, point_seeds
 from sigprop.harness import verify_claims
-from sigprop.scheduler import Scheduler, parse_scheduler
+from sigprop.scheduler import Scheduler, parse_scheduler, submission_order
 
 CHEAP = "forward.attention-gram-update"  # derives and calibrates in well under a second
 #: statements whose quick audit takes about a second each (an exact holds, a zero, a
@@ -73,6 +74,24 @@ def test_map_keeps_item_order_and_reports_each_completion() -> None:
     with Scheduler("threads") as pool:
         assert pool.map(_slow_identity, items, done=seen.append) == items
     assert sorted(seen) == sorted(items) and seen != items
+
+
+def test_the_costliest_items_are_submitted_first_and_results_keep_item_order() -> None:
+    items = [0, 3, 1, 3, 2]
+    assert submission_order(items, None) == [0, 1, 2, 3, 4]
+    assert submission_order(items, float) == [1, 3, 4, 2, 0]  # ties keep their order
+    with Scheduler("threads") as pool:
+        assert pool.map(_slow_identity, items, cost=float) == items
+
+
+def _threads_here(_: object) -> int:
+    return default_workers()
+
+
+def test_a_pool_worker_runs_its_monte_carlo_on_one_thread() -> None:
+    with Scheduler("processes") as pool:
+        assert pool.map(_threads_here, [0, 1]) == [1, 1]
+    assert default_workers() == min(8, os.cpu_count() or 1)  # this process keeps its own
 
 
 def test_map_outside_its_with_block_is_a_bug_not_a_silent_serial_run() -> None:

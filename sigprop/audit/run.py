@@ -745,6 +745,16 @@ def _audit_rate(finding: Finding, budget: str, seed: int) -> None:
                        f"leading coefficient matches Monte Carlo")
 
 
+def _work(statement: Statement) -> float:
+    """A rough guess of a statement's work, to start the long ones first: a limit runs a
+    ladder and a figure deep stacks (2); an assumption's error, measured on softmax
+    networks, adds to any other (1 or 2)."""
+    if statement.relation in ("limit", "trend"):
+        return 2.0
+    assumed = statement.model.attention == "uniform" and statement.quantity.uses_attention
+    return 2.0 if assumed else 1.0
+
+
 def _audit_task(task: tuple[Statement, str, int, float]) -> Finding:
     """One statement audited by a worker (the statement travels as its TOML table)."""
     return audit_statement(*task)
@@ -759,7 +769,8 @@ def audit(statements: Sequence[Statement], budget: str = "standard", seed: int =
     seeded by run seed, statement and stage). ``progress(done, what)``: statements
     finished, and what runs now."""
     tasks = [(statement, budget, seed, timeout) for statement in statements]
-    findings = run_each(scheduler, _audit_task, tasks, [s.id for s in statements], progress)
+    findings = run_each(scheduler, _audit_task, tasks, [s.id for s in statements], progress,
+                        cost=lambda task: _work(task[0]))
     # each finding gets back the caller's statement (a worker's copy is equal to it)
     return [dataclasses.replace(f, statement=s) for f, s in zip(findings, statements,
                                                                 strict=True)]
