@@ -23,6 +23,7 @@ import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace
 
 from theory.derivation_log import Tex
+from theory.factoring import factor
 from theory.wick import GaussianMatrix, expect_matrix, frob2
 
 n, d, d_k, d_v = sp.symbols("n d d_k d_v", positive=True, integer=True)
@@ -168,7 +169,7 @@ def gram_structured(expr: sp.Basic, gram: sp.MatrixExpr) -> sp.Expr:
     in_g = gram_traces(expr)
     if in_g.has(X):
         raise ValueError("expression has traces that are not functions of X X^T")
-    return sp.factor(expect_matrix(in_g.xreplace({G: gram}), {}).value)
+    return factor(expect_matrix(in_g.xreplace({G: gram}), {}).value)
 
 
 def equicorrelated_gram() -> sp.MatrixExpr:
@@ -207,7 +208,7 @@ def query_norm_uniform(which: str = "query", temperature: str = "inv_sqrt_dk") -
         weights = {W_Q: GaussianMatrix.iid(sigma_q**2), W_V: GaussianMatrix.iid(sigma_v**2)}
     general, wick = _norm_of_map(image, (d, d_k), weights)
     general = sp.factor_terms(sp.together(general.subs(tau, t)))
-    closed = sp.factor(gram_structured(general, equicorrelated_gram()))
+    closed = factor(gram_structured(general, equicorrelated_gram()))
     steps = (
         ("Softmax Jacobian at uniform attention", r"\mathrm dA = \tfrac1n\,\mathrm dL\,P"),
         ("Jacobian norm as a Gaussian expectation",
@@ -228,7 +229,7 @@ def value_norm(uniform: bool = True) -> Derivation:
     if not uniform:
         return Derivation(general, tuple(steps))
     at_uniform = general.xreplace({A: J / n})
-    closed = sp.factor(gram_structured(at_uniform, equicorrelated_gram()))
+    closed = factor(gram_structured(at_uniform, equicorrelated_gram()))
     steps.append((r"Uniform attention $A = J/n$, $XX^\top = s d((1-\rho)I + \rho J)$",
                   sp.latex(closed)))
     return Derivation(closed, tuple(steps))
@@ -238,7 +239,7 @@ def value_norm(uniform: bool = True) -> Derivation:
 def query_value_ratio(temperature: str = "inv_sqrt_dk") -> Derivation:
     """R = E||dS/dW^Q||^2 / ||dS/dW^V||^2 at uniform attention (value norm is fixed)."""
     q, v = query_norm_uniform("query", temperature), value_norm(True)
-    ratio = sp.factor(q.value / v.value)
+    ratio = factor(q.value / v.value)
     return Derivation(ratio, (*q.steps, *v.steps, ("Ratio", sp.latex(ratio))))
 
 
@@ -254,7 +255,7 @@ def query_norm_gaussian_tokens(temperature: str = "inv_sqrt_dk") -> Derivation:
     weights = {W_K: GaussianMatrix.iid(sigma_k**2), W_V: GaussianMatrix.iid(sigma_v**2),
                X: GaussianMatrix.kronecker((1 - rho) * Identity(n) + rho * J, s * Identity(d))}
     value, wick = _norm_of_map(image, (d, d_k), weights)
-    closed = sp.factor(value.subs(tau, t))
+    closed = factor(value.subs(tau, t))
     steps = (("Wick contraction over D, W^K, W^V and the tokens X (engine)", wick.tex()),
              (r"Temperature $\tau = " + sp.latex(t) + "$", sp.latex(closed)))
     return Derivation(closed, steps)

@@ -31,6 +31,7 @@ import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix
 
 from theory.attention import Derivation, gram_traces, n
+from theory.factoring import factor
 from theory.statistics import to_statistics
 from theory.wick import GaussianMatrix, expect_matrix, frob2
 
@@ -120,7 +121,7 @@ def jacobian_norm_gaussian_tokens(which: str) -> Derivation:
     if which == "input":
         raise ValueError("the input Jacobian over Gaussian tokens is not derived")
     value, wick = _norm(which, {X: GAUSSIAN_TOKENS})
-    closed = sp.factor(value)
+    closed = factor(value)
     steps = (
         ("Jacobian applied to a perturbation", _LATEX[which]),
         (r"Tokens: rows of $X$ with covariance $\sigma_x^2((1-\rho)I + \rho J)$, "
@@ -137,7 +138,7 @@ def jacobian_norm_gaussian_tokens(which: str) -> Derivation:
 def centered_gram_norm_gaussian_tokens() -> Derivation:
     """E ||X^T P X||_F^2 = E ||X^T X - n xbar xbar^T||_F^2 over the Sec. 3.4 tokens."""
     result = expect_matrix(frob2(X.T * P * X), {X: GAUSSIAN_TOKENS})
-    closed = sp.factor(result.value)
+    closed = factor(result.value)
     steps = (("Centred Gram of the tokens", r"X^\top X - n\bar x\bar x^\top = X^\top P X"),
              ("Wick contraction over the tokens (engine)", result.tex()),
              ("Result", sp.latex(closed)))

@@ -41,6 +41,7 @@ from sympy.calculus.util import function_range
 
 from architecture.spec import ACTIVATIONS
 from architecture.validate import check_finite, check_positive, check_positive_int
+from theory.factoring import factor
 
 __all__ = [
     "ALPHA_2",
@@ -497,7 +498,7 @@ def prove_raises_correlation(kernel_hat: sp.Expr) -> tuple[bool, Steps]:
     t = sp.Symbol("t", real=True)
     gap = sp.simplify(kernel_hat.subs(THETA, t) - sp.cos(t))
     at_zero = sp.simplify(gap.subs(t, 0))
-    slope = sp.factor(sp.simplify(sp.diff(gap, t)))
+    slope = factor(sp.simplify(sp.diff(gap, t)))
     interval = sp.Interval(0, sp.pi)
     checks = [_nonnegative_on(f, t, interval) for f in sp.Mul.make_args(slope)]
     holds = bool(at_zero == 0) and all(ok for ok, _ in checks)

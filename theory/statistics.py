@@ -28,6 +28,7 @@ import sympy as sp
 from sympy import Identity, MatrixSymbol, OneMatrix, Trace
 
 from theory.attention import G, n
+from theory.factoring import factor
 from theory.wick import expect_matrix
 
 J = OneMatrix(n, n)
@@ -89,9 +90,9 @@ def to_statistics(expr: sp.Expr) -> sp.Expr:
     """A canonical trace polynomial written in the statistic names (where it can be):
     in the basic names, or with ||XX^T||_F^2 traded for the centred ||X^T L X||_F^2,
     whichever is shorter."""
-    basic = sp.factor(canonical(expr).xreplace(_atoms()))
+    basic = factor(canonical(expr).xreplace(_atoms()))
     g_f2, centred, c_x, g1 = (symbol(k) for k in ("G_F2", "XtLX_F2", "C_X", "G1_sq"))
-    traded = sp.factor(sp.expand(basic.subs(g_f2, centred + 2 * g1 / n - c_x**2 / n**2)))
+    traded = factor(sp.expand(basic.subs(g_f2, centred + 2 * g1 / n - c_x**2 / n**2)))
     return min((basic, traded), key=sp.count_ops)
 
 

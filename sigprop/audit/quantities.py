@@ -60,6 +60,7 @@ from theory.attention import (
     softmax_jacobian_at_uniform,
     symbolic_head,
 )
+from theory.factoring import factor
 from theory.statistics import symbol as statistic
 
 #: chunk of samples per Monte Carlo call (capped further by the samplers' draws)
@@ -347,7 +348,7 @@ def _stack_derive(name: str) -> Callable[[str], Derivation | None]:
                 r"\rho^L = \frac{1}{n(n-1)}\sum_{k\ne k'}\frac{g_L G_{kk'} + j_L}{g_L\|x\|^2 + "
                 r"j_L}\ \text{(equal token norms)}"),
         }[name]
-        value = sp.factor(value)
+        value = factor(value)
         return Derivation(value, (*steps, (how, sp.latex(value))))
 
     return derive

@@ -21,6 +21,7 @@ import mpmath
 import sympy as sp
 
 from sigprop.expressions import Formula
+from theory.factoring import factor
 from theory.logits import decay_exponent
 from theory.statistics import same
 
@@ -84,7 +85,7 @@ def _limit(exact: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
     expr, var = exact.xreplace(positive), positive[var]
     factored = sp.expand_power_base(expr.replace(
         lambda e: isinstance(e, sp.Pow) and e.exp.has(var),
-        lambda e: sp.factor(e.base) ** e.exp), force=True)
+        lambda e: factor(e.base) ** e.exp), force=True)
     rng = random.Random(20220603)
     probes = [{s: rng.uniform(0.3, 3.0) for s in expr.free_symbols if s != var}
               for _ in range(3)]
@@ -155,7 +156,7 @@ def _approximate(ratio: sp.Expr, probe: dict[str, float]
                 except (NotImplementedError, ValueError, TypeError):
                     continue
             usable = [r for r in roots if (r.xreplace(at)).is_positive]
-            bounds.append(f"{sym.name} >= {sp.sstr(sp.factor(usable[0]))}" if usable else "")
+            bounds.append(f"{sym.name} >= {sp.sstr(factor(usable[0]))}" if usable else "")
         thresholds.append((sym.name, *bounds))
     return tuple(sizes), tuple(thresholds)
 
@@ -179,6 +180,6 @@ def analyse(formula: Formula, aliases: dict[str, str], exact: sp.Expr | None, re
         return Symbolic(stated, exact, True, local_rate=local)
     if stated == 0 or exact == 0:
         return Symbolic(stated, exact, False, local_rate=local)
-    ratio = sp.factor(sp.simplify(exact / stated))
+    ratio = factor(sp.simplify(exact / stated))
     sizes, thresholds = _approximate(ratio, probe)
     return Symbolic(stated, exact, False, ratio, _condition(ratio), sizes, thresholds, local)

@@ -19,6 +19,7 @@ from numerics.quantities import (
 )
 from sigprop.claim import Claim, Derived, Step
 from sigprop.claims.common import custom, params, symbol
+from theory.factoring import factor
 from theory.gaussian import expect
 from theory.wick import GaussianMatrix, expect_matrix, frob2
 
@@ -27,7 +28,7 @@ def _derive_fourth() -> Derived:
     sx, sy, r = symbol("sigma_x"), symbol("sigma_y"), sp.Symbol("r", real=True)
     x, y = sp.symbols("x y", real=True)
     cov = sp.Matrix([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
-    value = sp.factor(expect(x**2 * y**2, [x, y], cov))
+    value = factor(expect(x**2 * y**2, [x, y], cov))
     steps = (
         Step("Model", r"(x, y) \sim \mathcal N\!\left(0, \begin{pmatrix}\sigma_x^2 & r\sigma_x"
                       r"\sigma_y\\ r\sigma_x\sigma_y & \sigma_y^2\end{pmatrix}\right)"),
@@ -63,7 +64,7 @@ SECTION = "extension (the Gaussian expectation engine, matrix level)"
 def _wick(expr, gaussians, setting: str) -> Derived:
     """Derived value of a matrix-level expectation, with the engine's pairings as steps."""
     result = expect_matrix(expr, gaussians)
-    value = sp.factor(result.value)
+    value = factor(result.value)
     return Derived(value, (Step("Setting", setting), Step("Wick contraction (engine)",
                                                           result.tex()),
                            Step("Result", sp.latex(value))))

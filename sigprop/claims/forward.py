@@ -28,6 +28,7 @@ from sigprop.claims.common import n_at_most_d, params, symbol
 from sigprop.params import Point
 from theory import blocks
 from theory.attention import query_norm_uniform
+from theory.factoring import factor
 
 PAPER = "paper, Sec. 3.2 (sec:forward_pass), attention-only blocks"
 EXTENSION = "extension (beyond the paper's Sec. 3.2: LayerNorm)"
@@ -103,7 +104,7 @@ def _iterate_map(expr: sp.Expr, p: Point, times: int) -> float:
 @cache
 def _gram_update() -> tuple[sp.Expr, sp.Expr, tuple[Step, ...]]:
     gram, steps = _one_block("none")
-    diag, off = sp.factor(gram.diagonal), sp.factor(gram.off_diagonal)
+    diag, off = factor(gram.diagonal), factor(gram.off_diagonal)
     return diag, off, (*steps, Step(
         r"At $XX^\top = s d((1-\rho)I + \rho J)$",
         r"\mathbb E[ZZ^\top]_{kk} = " + sp.latex(diag) + r",\quad \mathbb E[ZZ^\top]_{kk'} = "
@@ -157,7 +158,7 @@ def _depth() -> tuple[sp.Expr, tuple[Step, ...]]:
     return value, (*_steps(taken),
                    Step("One block on (g, j), K = g I + j J", r"T = " + sp.latex(matrix)),
                    Step("L blocks (matrix power)", r"\mathbb E[X^L X^{L\top}] = "
-                        + sp.latex(sp.factor(gram.g)) + r"\,I + " + sp.latex(sp.factor(gram.j))
+                        + sp.latex(factor(gram.g)) + r"\,I + " + sp.latex(factor(gram.j))
                         + r"\,J"),
                    Step("Correlation", r"1 - \rho_L = " + sp.latex(value)))
 
@@ -216,7 +217,7 @@ def _post_ln() -> tuple[sp.Expr, tuple[Step, ...]]:
     """1 - rho' after one Post-LN block on tokens of correlation rho (s = 1: the output
     of the previous LayerNorm)."""
     gram, steps = _one_block("post", sp.S.One)
-    value = sp.factor(sp.simplify(1 - gram.off_diagonal / gram.diagonal))
+    value = factor(sp.simplify(1 - gram.off_diagonal / gram.diagonal))
     return value, (*steps, Step("Correlation after the block", r"1 - \rho' = "
                                 + sp.latex(value)))
 
@@ -266,7 +267,7 @@ def pre_ln_bounds(spread: sp.Expr, q0: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
 def _pre_ln() -> tuple[sp.Expr, tuple[Step, ...]]:
     """The increment of every Gram entry in one Pre-LN block (the branch sees LN(X))."""
     gram, steps = _one_block("pre")
-    increment = sp.factor(sp.simplify(gram.off_diagonal - S * D * RHO))
+    increment = factor(sp.simplify(gram.off_diagonal - S * D * RHO))
     spread = sp.simplify(gram.diagonal - gram.off_diagonal)
     lower, upper = pre_ln_bounds(spread, S * D)
     return increment, (*steps, Step("Every entry grows by", r"\Delta K_{kk'} = "
@@ -320,7 +321,7 @@ def _depth_query_eval(expr: sp.Expr, p: Point) -> float:
 
 def _depth_query_derived() -> Derived:
     base = query_norm_uniform("query")
-    value = sp.factor(base.value.subs(sp.Symbol("s", positive=True), 1))
+    value = factor(base.value.subs(sp.Symbol("s", positive=True), 1))
     return Derived(value, (*_post_ln()[1], *((Step(t, b) for t, b in base.steps)), Step(
         "Post-LN input (s = 1)", r"\mathbb E\|\partial S/\partial W^Q\|_F^2 = "
         + sp.latex(value))), evaluator=_depth_query_eval)

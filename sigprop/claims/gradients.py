@@ -24,6 +24,7 @@ from sigprop.claims.common import n_at_most_d, params
 from sigprop.numeric_eval import evaluate_batched
 from sigprop.params import Point
 from theory import attention as th
+from theory.factoring import factor
 
 PAPER_GRAD = "paper, Sec. 3.1 (sec:vanishing_gradients)"
 PAPER_RATIO = "paper, Sec. 3.4 (sec:dep_angle), in a fixed-X form"
@@ -226,7 +227,7 @@ def _trend_proof(var: str, direction: int, values: tuple[float, ...]):
         ratio = th.query_value_ratio().value
         sym = next(s for s in ratio.free_symbols if s.name == var)
         fixed = {s: sp.nsimplify(point[s.name]) for s in ratio.free_symbols if s is not sym}
-        deriv = sp.factor(sp.diff(ratio, sym))
+        deriv = factor(sp.diff(ratio, sym))
         num, _ = sp.fraction(sp.together(deriv.subs(fixed)))
         lo, hi = min(values), max(values)
         wrong = sp.solveset(direction * num < 0, sym, sp.Interval(lo, hi))
@@ -235,11 +236,11 @@ def _trend_proof(var: str, direction: int, values: tuple[float, ...]):
         steps = [Step(f"Derivative in {var}", r"\frac{\partial R}{\partial " + sp.latex(sym)
                       + "} = " + sp.latex(deriv)),
                  Step(f"Sign on [{lo:g}, {hi:g}] at the point",
-                      "numerator " + sp.latex(sp.factor(num)) + sign)]
+                      "numerator " + sp.latex(factor(num)) + sign)]
         if var == "rho":
             lim = sp.limit(ratio / (1 - sym) ** 2, sym, 1)
             steps.append(Step(r"Quadratic vanishing as $\rho\to1$",
-                              r"\lim_{\rho\to1} R/(1-\rho)^2 = " + sp.latex(sp.factor(lim))))
+                              r"\lim_{\rho\to1} R/(1-\rho)^2 = " + sp.latex(factor(lim))))
         return ok, tuple(steps)
 
     return proof
