@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.layers import softmax_rows, softmax_rows_backward
-from numerics.lazy import Outer, Weight, seen_rows, times, times_transposed
+from numerics.lazy import Outer, Weight, seen_rows, times, times_each, times_transposed
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,7 @@ def attention_forward(
             return np.broadcast_to(mean, (*mean.shape[:-2], n, mean.shape[-1])), \
                 AttentionCache(None, None, None, a)
         return a @ times(heads, wv), AttentionCache(None, None, None, a)
-    v = times(heads, wv)
-    q = times(heads, wq)
-    k = times(heads, wk)
+    v, q, k = times_each(heads, (wv, wq, wk))
     a = attention_weights(q, k, tau, kind, mask)
     return a @ v, AttentionCache(q, k, v, a)
 

@@ -39,6 +39,7 @@ dW = X^T dY needs no W at all (``Outer`` keeps it as its factors).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,12 +114,13 @@ class LazyGaussian:
         """Index the leading (batch, head) axes, as for the dense weight."""
         return LazyGaussian(self.std, self.normals[index], self.rows)
 
-    def left(self, x: np.ndarray) -> np.ndarray:
-        """x @ W in distribution, for x (..., n, rows) broadcasting with the weight."""
+    def left(self, x: np.ndarray, root: np.ndarray | None = None) -> np.ndarray:
+        """x @ W in distribution, for x (..., n, rows) broadcasting with the weight;
+        ``root``: x's ``gram_root``, if the caller has it already."""
         if x.shape[-1] != self.rows:
             raise ValueError(f"a token matrix of width {x.shape[-1]} cannot multiply a weight "
                              f"with {self.rows} rows")
-        return self.std * (gram_root(x) @ self.normals)
+        return self.std * ((gram_root(x) if root is None else root) @ self.normals)
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,13 @@ def bind(x: np.ndarray, *weights: Weight | None) -> tuple[Weight | None, ...]:
 def times(x: np.ndarray, w: Weight) -> np.ndarray:
     """x @ W: the product for a dense weight, its exact-in-law draw for a lazy one."""
     return x @ w if isinstance(w, np.ndarray) else w.left(x)
+
+
+def times_each(x: np.ndarray, weights: Sequence[Weight]) -> list[np.ndarray]:
+    """[x @ W for W in weights], as ``times`` gives them, with the Gram root of x that
+    every forward-only lazy weight needs computed once."""
+    root = gram_root(x) if any(isinstance(w, LazyGaussian) for w in weights) else None
+    return [w.left(x, root) if isinstance(w, LazyGaussian) else times(x, w) for w in weights]
 
 
 def times_transposed(dy: np.ndarray, w: Weight) -> np.ndarray:

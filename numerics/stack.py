@@ -34,7 +34,7 @@ from architecture.validate import check_correlation, check_positive
 from numerics.cache import keyed
 from numerics.inputs import as_tokens, exchangeable_tokens
 from numerics.jacobians import jacobian_norms_from
-from numerics.lazy import LazyGaussian, times
+from numerics.lazy import LazyGaussian, times_each
 from numerics.montecarlo import Sampler, sized
 from numerics.rng import normal_rows
 from numerics.sublayers import LayerWeights, Record, run_block, walk
@@ -234,9 +234,12 @@ def _attention_norms(records: list[Record], w: LayerWeights) -> np.ndarray:
     record = first_attention(records)
     if record is None:
         raise ValueError("a block has no attention sublayer")
-    x, spec = record.x, record.spec
-    q, k, v = (times(x, getattr(w, name)[:, 0]) for name in ("wq", "wk", "wv"))
-    a = record.cache[0].a[:, 0]  # uniform: softmax at zero logits (J/n, or the causal mean)
+    x, spec, cache = record.x, record.spec, record.cache[0]
+    if cache.q is not None:  # the forward pass's own Q, K, V of head 0
+        q, k, v = cache.q[:, 0], cache.k[:, 0], cache.v[:, 0]
+    else:  # uniform attention's forward needs no Q, K (nor, for the mean token, V)
+        q, k, v = times_each(x, [getattr(w, name)[:, 0] for name in ("wq", "wk", "wv")])
+    a = cache.a[:, 0]  # uniform: softmax at zero logits (J/n, or the causal mean)
     norms = jacobian_norms_from(x @ np.swapaxes(x, -1, -2), q, k, v, a, spec.scale)
     return np.stack([norms.query, norms.key, norms.value], axis=1)
 

@@ -23,7 +23,7 @@ from scipy import stats
 
 from architecture.model import Model, transformer_block, xavier_attention, xavier_mlp
 from architecture.sublayers import Attention
-from numerics.lazy import LazyGaussian, gram_root
+from numerics.lazy import LazyGaussian, gram_root, times, times_each
 from numerics.stack import draws_per_network, layer_gram_sampler, sample_model_weights
 
 N = 3000
@@ -161,3 +161,13 @@ def test_lazy_weights_refuse_a_backward_pass() -> None:
     _, records = run_model(model, weights, X)[0]
     with pytest.raises(ValueError, match="needs the whole weight matrix"):
         backward(records[0], np.ones((2, 3, 12)), {}, {"wv"})
+
+
+def test_times_each_shares_one_root_and_gives_what_times_gives_one_by_one() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 16))
+    weights = [LazyGaussian(0.5, rng.standard_normal((3, 4, 8)), 16),
+               rng.standard_normal((3, 16, 2)),
+               LazyGaussian(2.0, rng.standard_normal((3, 4, 5)), 16)]
+    for each, one in zip(times_each(x, weights), (times(x, w) for w in weights), strict=True):
+        np.testing.assert_array_equal(each, one)
