@@ -49,7 +49,7 @@ from numerics.stats import binomial_ci
 from sigprop import registry
 from sigprop.budget import ALPHA_FAIL, get_budget
 from sigprop.claim import Claim
-from sigprop.harness import Result, verify_claim
+from sigprop.harness import Result, expected_work, verify_claim
 from sigprop.mutations import CLASSES, Mutation, plant
 from sigprop.params import Point
 from sigprop.scheduler import Scheduler
@@ -230,7 +230,8 @@ def calibrate(claims: list[Claim], seeds: int = 20, budget: str = "standard",
             bar.update(progress, advance=1,
                        description=f"calibrating: {task.claim_id} seed {task.seed - SEED0}")
 
-        outcomes = iter(pool.map(run, tasks, done=done))
+        work = {c.id: expected_work(c) for c in checkable}
+        outcomes = iter(pool.map(run, tasks, done=done, cost=lambda t: work[t.claim_id]))
     for c in checkable:
         mutants = _mutants(c, budget)
         report.effects[c.id] = {k: f"{m.description} ({m.effect:+.2%})"

@@ -484,7 +484,7 @@ def verify_claim(claim: Claim, params: Mapping[str, object] | None = None,
     return _decide([_run(claim, params, budget, seed, 1)], alpha_fw)[0]
 
 
-def _work(claim: Claim) -> float:
+def expected_work(claim: Claim) -> float:
     """A rough guess of a claim's work, to start the long ones first: a ladder's rungs
     cost about their widths (as ``_ladder_plan`` takes them), any other check one."""
     return float(sum(claim.ladder.widths)) if claim.ladder is not None else 1.0
@@ -527,7 +527,7 @@ def verify_claims(jobs: Sequence[tuple[Claim, Mapping[str, object] | None]],
     tasks = [(claim.id, None if params is None else dict(params), budget, seed, len(jobs))
              for claim, params in jobs]
     outcomes = run_each(scheduler, _run_registered, tasks, names, progress,
-                        cost=lambda task: _work(registry.get(task[0])))
+                        cost=lambda task: expected_work(registry.get(task[0])))
     return _decide([_Raw(claim, *outcome) for (claim, _), outcome in zip(jobs, outcomes,
                                                                           strict=True)],
                    alpha_fw)
