@@ -8,12 +8,12 @@ worker processes (which inherit the setting).
 
 The allocator. A Monte Carlo chunk allocates and frees arrays of megabytes many times a
 second. glibc's malloc serves such sizes by mmap and gives each one back to the kernel
-when it is freed, so every chunk faults its pages in afresh: nearly a third of the CPU time of a
-wide ladder went to the kernel. Raising the mmap and trim thresholds keeps freed memory in
-the heap for the next chunk (the process holds its peak heap until it exits); it changes
-no number. This process gets the thresholds through ``mallopt``, processes it spawns
-(``--scheduler processes`` or ``dask``) through glibc's environment variables. Elsewhere
-than glibc it does nothing.
+when it is freed, so every chunk faults its pages in afresh: nearly a third of the CPU
+time of a wide ladder went to the kernel. Raising the mmap and trim thresholds keeps
+freed memory in the heap for the next chunk (the process holds its peak heap until it
+exits); it changes no number. This process gets the thresholds through ``mallopt``,
+processes it spawns (``--scheduler processes`` or ``dask``) through glibc's environment
+variables. Elsewhere than glibc it does nothing.
 
 An explicit setting of any of these variables is respected.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Callable
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: glibc's variable, its mallopt parameter, and the value (bytes) sigprop asks for
@@ -43,7 +44,7 @@ def configure() -> None:
             mallopt(parameter, value)
 
 
-def _glibc_mallopt():
+def _glibc_mallopt() -> Callable[[int, int], int] | None:
     """glibc's ``mallopt(int, int)``, or None where the C library is not glibc."""
     path = ctypes.util.find_library("c")
     try:
